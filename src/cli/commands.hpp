@@ -1,0 +1,7 @@
+#pragma once
+// Each part of the CLI registers its subcommands on the root app.
+#include <CLI/CLI.hpp>
+
+namespace shunt::cli {
+void add_clc_commands(CLI::App& app);
+}

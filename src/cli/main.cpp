@@ -1,0 +1,25 @@
+// shunt: one binary, subcommands in the manner of git / ip.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "shunt/version.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"shunt: faster datacenter sockets without changing applications"};
+    app.set_version_flag("--version", std::string("shunt ") + shunt::kVersion);
+    app.require_subcommand(1);
+    shunt::cli::add_clc_commands(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "shunt: {}\n", e.what());
+        return 1;
+    }
+    return 0;
+}
