@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds shunt and runs every test: unit and integration tests (release), the same under
+# ASan+UBSan, the concurrency tests under TSan, and each fuzzer for a bounded time.
+# Usage: scripts/test.sh            (SHUNT_FUZZ_SECONDS=60 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzz_seconds=${SHUNT_FUZZ_SECONDS:-60}
+step() { printf '\n== %s\n' "$*"; }
+jobs=$(nproc)
+
+step "dependencies"
+bash scripts/install-deps.sh
+
+step "release: build"
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$jobs"
+step "release: unit and integration tests"
+ctest --preset release -j"$jobs" --no-tests=error
+
+step "asan+ubsan: build"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j"$jobs"
+step "asan+ubsan: unit and integration tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --preset asan -j"$jobs" --no-tests=error
+
+step "tsan: build"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j"$jobs"
+step "tsan: concurrency tests"
+TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan -j"$jobs" -L concurrency --no-tests=error
+
+step "fuzz: build (clang, libFuzzer, ASan+UBSan)"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j"$jobs"
+for corpus in tests/fuzz/corpus/*/; do
+  name=$(basename "$corpus")
+  step "fuzz: $name for ${fuzz_seconds}s"
+  # New inputs go to a scratch directory so the committed corpus stays as it is.
+  scratch=$(mktemp -d)
+  log="$scratch.log"
+  if ! "build/fuzz/tests/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+       "$scratch" "$corpus" >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz_$name found a failure; the crashing input is named in the log above"
+    exit 1
+  fi
+  grep -E "^stat::(number_of_executed_units|new_units_added)" "$log"
+  rm -rf "$scratch" "$log"
+done
+
+step "all tests passed"
