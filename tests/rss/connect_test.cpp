@@ -1,0 +1,135 @@
+// connect_aligned over loopback: the socket really uses the allocator's port, the reply tuple
+// hashes to the wanted queue, and a port whose 4-tuple is taken is skipped and given back.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/tcp.hpp"
+#include "shunt/rss.hpp"
+#include "test_util.hpp"
+
+namespace shunt::rss {
+namespace {
+
+using test::ip;
+
+uint16_t local_port_of(int fd, bool peer) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                        : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (rc < 0) return 0;
+    if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
+struct Loopback {
+    UniqueFd listener;
+    uint16_t port;
+    explicit Loopback(const std::string& host) : listener(tcp_listen(host, 0)) {
+        port = local_port_of(listener.get(), false);
+    }
+};
+
+PortAllocator::Config loopback_config(const IpAddress& local, bool shuffle) {
+    PortAllocator::Config c;
+    c.model = NicModel::make_default(4);
+    c.local = local;
+    c.range = PortRange{42000, 44047};
+    c.shuffle = shuffle;
+    c.seed = 3;
+    return c;
+}
+
+void check_connections(const std::string& host, const ConnectOptions& opt) {
+    Loopback srv(host);
+    const IpAddress local = ip(host);
+    PortAllocator a(loopback_config(local, true));
+    for (uint32_t q = 0; q < 4; ++q) {
+        Target t = a.target(local, srv.port, q);
+        AlignedSocket s = connect_aligned(a, t, opt);
+        ASSERT_GE(s.fd(), 0);
+        EXPECT_EQ(local_port_of(s.fd(), false), s.local_port());
+        EXPECT_TRUE(a.held(s.local_port()));
+        UniqueFd peer = tcp_accept(srv.listener.get());
+        EXPECT_EQ(local_port_of(peer.get(), true), s.local_port());
+        EXPECT_EQ(test::reference_queue(a.model(), local, s.local_port(), local, srv.port), q);
+        const uint16_t port = s.local_port();
+        s.close();
+        EXPECT_FALSE(a.held(port)) << "closing the socket returns the port";
+    }
+}
+
+TEST(ConnectAligned, Ipv4LoopbackPreferredMethod) { check_connections("127.0.0.1", {}); }
+
+TEST(ConnectAligned, Ipv4LoopbackReuseAddrFallback) {
+    ConnectOptions opt;
+    opt.prefer_local_port_range = false;
+    check_connections("127.0.0.1", opt);
+}
+
+TEST(ConnectAligned, Ipv6Loopback) {
+    std::unique_ptr<Loopback> probe;
+    try {
+        probe = std::make_unique<Loopback>("::1");
+    } catch (const std::exception& e) {
+        GTEST_SKIP() << "no IPv6 loopback here: " << e.what();
+    }
+    probe.reset();
+    check_connections("::1", {});
+}
+
+// Occupy the 4-tuple of the port the allocator will hand out next; connect_aligned must skip it,
+// succeed with the next port, and return the skipped one to the allocator.
+TEST(ConnectAligned, SkipsAPortWhoseFourTupleIsTaken) {
+    for (bool prefer_range : {true, false}) {
+        SCOPED_TRACE(prefer_range ? "IP_LOCAL_PORT_RANGE" : "SO_REUSEADDR+bind");
+        Loopback srv("127.0.0.1");
+        const IpAddress local = ip("127.0.0.1");
+        PortAllocator a(loopback_config(local, false));
+        Target t = a.target(local, srv.port, 1);
+        const auto next = a.acquire(t);
+        ASSERT_TRUE(next);
+        ASSERT_TRUE(a.release(*next));  // LIFO: it is handed out first again
+
+        UniqueFd squatter(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        const int one = 1;
+        ::setsockopt(squatter.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sin.sin_port = htons(*next);
+        ASSERT_EQ(::bind(squatter.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0)
+            << std::strerror(errno);
+        sin.sin_port = htons(srv.port);
+        ASSERT_EQ(::connect(squatter.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0)
+            << std::strerror(errno);
+        UniqueFd accepted = tcp_accept(srv.listener.get());
+
+        ConnectOptions opt;
+        opt.prefer_local_port_range = prefer_range;
+        AlignedSocket s = connect_aligned(a, t, opt);
+        EXPECT_NE(s.local_port(), *next);
+        EXPECT_EQ(s.attempts(), 2);
+        EXPECT_EQ(local_port_of(s.fd(), false), s.local_port());
+        EXPECT_EQ(test::reference_queue(a.model(), local, s.local_port(), local, srv.port), 1u);
+        EXPECT_FALSE(a.held(*next)) << "the rejected port went back to the allocator";
+    }
+}
+
+TEST(ConnectAligned, RefusedConnectionIsAnErrorAndReturnsThePort) {
+    Loopback srv("127.0.0.1");
+    const uint16_t dead = srv.port;
+    srv.listener.reset();  // nobody listens there now
+    const IpAddress local = ip("127.0.0.1");
+    PortAllocator a(loopback_config(local, false));
+    Target t = a.target(local, dead, 0);
+    EXPECT_THROW(connect_aligned(a, t), std::system_error);
+    for (uint32_t p = 42000; p <= 44047; ++p) ASSERT_FALSE(a.held(static_cast<uint16_t>(p)));
+}
+
+}  // namespace
+}  // namespace shunt::rss
