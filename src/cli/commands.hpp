@@ -4,4 +4,5 @@
 
 namespace shunt::cli {
 void add_clc_commands(CLI::App& app);
+void add_rss_commands(CLI::App& app);
 }

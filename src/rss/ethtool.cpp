@@ -54,7 +54,8 @@ std::optional<NicModel> NicRssInfo::model(std::string* why) const {
         return std::nullopt;
     };
     if (!has_rxfh)
-        return fail(fmt::format("{} exposes no RSS key/RETA ({})", ifname, std::strerror(rxfh_errno)));
+        return fail(fmt::format("{} exposes no RSS key/RETA (ETHTOOL_GRSSH: {})", ifname,
+                                std::strerror(rxfh_errno)));
     auto k = ToeplitzKey::from_bytes(key);
     if (!k) return fail(fmt::format("{}: RSS key of {} bytes is outside 40..60", ifname, key.size()));
     const size_t n = reta.size();
