@@ -31,6 +31,22 @@ constexpr uint8_t kFree = 0;
 constexpr uint8_t kHeld = 1;
 constexpr uint8_t kExcluded = 2;
 
+// splitmix64: the shuffle only needs unpredictable-enough order, and std::shuffle over mt19937_64
+// costs more than the rest of the set-up together.
+struct SplitMix {
+    uint64_t s;
+    uint64_t next() {
+        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+    // Uniform in [0, n) by multiply-shift (bias < n / 2^32, irrelevant here).
+    uint32_t below(uint32_t n) {
+        return static_cast<uint32_t>(((next() >> 32) * uint64_t{n}) >> 32);
+    }
+};
+
 }  // namespace
 
 std::optional<PortRange> PortRange::parse(std::string_view text) {
@@ -86,12 +102,16 @@ PortAllocator::PortAllocator(Config config)
     state_ = std::make_unique<std::atomic<uint8_t>[]>(slots);
     for (size_t i = 0; i < slots; ++i) state_[i].store(kExcluded, std::memory_order_relaxed);
 
-    std::mt19937_64 rng(config.seed ? config.seed : std::random_device{}());
+    SplitMix rng{config.seed ? config.seed
+                             : (uint64_t{std::random_device{}()} << 32 | std::random_device{}())};
     std::vector<uint16_t> order;
     for (size_t s = 0; s < groups; ++s) {
         const auto ports = index_.ports(static_cast<uint32_t>(s));
         order.assign(ports.begin(), ports.end());
-        if (config.shuffle) std::shuffle(order.begin(), order.end(), rng);
+        if (config.shuffle) {
+            for (size_t i = order.size(); i > 1; --i)
+                std::swap(order[i - 1], order[rng.below(static_cast<uint32_t>(i))]);
+        }
         // Link the group so that pops return `order` front to back.
         uint32_t head = 0;  // slot + 1 of the top, 0 = empty
         for (auto it = order.rbegin(); it != order.rend(); ++it) {
