@@ -122,7 +122,8 @@ PortAllocator::PortAllocator(Config config)
         }
         heads_[s].store(head, std::memory_order_relaxed);
     }
-    std::atomic_thread_fence(std::memory_order_release);
+    // Other threads see this state through whatever hands them the allocator (thread start, a
+    // mutex, a release store), as for any object constructed before it is shared.
 }
 
 PortAllocator::~PortAllocator() = default;
