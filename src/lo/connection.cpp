@@ -1,0 +1,471 @@
+#include "lo/connection.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "lo/engine.hpp"
+
+namespace shunt::lo {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kAcquire = std::memory_order_acquire;
+constexpr auto kRelease = std::memory_order_release;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+// Linux smc_rmb_wnd_update_limit: max(ring/10, SOCK_MIN_SNDBUF/2).
+constexpr uint32_t kMinWindowUpdate = 2304;
+
+size_t iov_total(const iovec* iov, int iovcnt) {
+    size_t n = 0;
+    for (int i = 0; i < iovcnt; ++i) n += iov[i].iov_len;
+    return n;
+}
+
+struct IovPos {
+    int index = 0;
+    size_t offset = 0;
+};
+
+// Copies up to `max` bytes between a ring (from `pos`, wrapping at `size`) and the iovecs
+// (from `at`, which advances). A message that wraps around the ring comes out whole.
+template <bool ToRing>
+size_t ring_copy(uint8_t* ring, uint32_t size, uint32_t pos, const iovec* iov, int iovcnt, IovPos& at, size_t max) {
+    size_t done = 0;
+    while (done < max && at.index < iovcnt) {
+        const iovec& v = iov[at.index];
+        const size_t seg = v.iov_len - at.offset;
+        if (seg == 0) {
+            ++at.index;
+            at.offset = 0;
+            continue;
+        }
+        const size_t n = std::min({seg, max - done, size_t{size - pos}});
+        auto* app = static_cast<uint8_t*>(v.iov_base) + at.offset;
+        if constexpr (ToRing) std::memcpy(ring + pos, app, n);
+        else std::memcpy(app, ring + pos, n);
+        done += n;
+        at.offset += n;
+        pos += static_cast<uint32_t>(n);
+        if (pos == size) pos = 0;
+    }
+    return done;
+}
+
+void cpu_relax() { __builtin_ia32_pause(); }
+
+uint64_t pack_cursor(Cursor c) { return CdcWord{c, 0, 0}.pack(); }
+
+}  // namespace
+
+const char* to_string(SmcState s) {
+    switch (s) {
+        case SmcState::Active: return "ACTIVE";
+        case SmcState::Init: return "INIT";
+        case SmcState::Closed: return "CLOSED";
+        case SmcState::Listen: return "LISTEN";
+        case SmcState::PeerCloseWait1: return "PEERCLW1";
+        case SmcState::PeerCloseWait2: return "PEERCLW2";
+        case SmcState::AppCloseWait1: return "APPLCLW1";
+        case SmcState::AppCloseWait2: return "APPLCLW2";
+        case SmcState::AppFinCloseWait: return "APPLFINCLW";
+        case SmcState::PeerFinCloseWait: return "PEERFINCLW";
+        case SmcState::PeerAbortWait: return "PEERABORTW";
+        case SmcState::ProcessAbort: return "PROCESSABORT";
+    }
+    return "?";
+}
+
+Connection::Connection(UniqueFd tcp, bool server, uint32_t reason, uint32_t peer_reason)
+    : tcp_(std::move(tcp)), server_(server), reason_(reason), peer_reason_(peer_reason) {}
+
+Connection::Connection(UniqueFd tcp, bool server, Link link, std::chrono::microseconds spin)
+    : tcp_(std::move(tcp)), server_(server), link_(std::move(link)), spin_(spin) {}
+
+Connection::~Connection() { close(); }
+
+void Connection::set_nonblocking(bool on) {
+    nonblocking_ = on;
+    if (!link_) {
+        const int flags = ::fcntl(tcp_.get(), F_GETFL);
+        ::fcntl(tcp_.get(), F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+    }
+}
+
+int Connection::poll_fd() {
+    if (!link_) return tcp_.get();
+    if (!poll_fd_) {
+        UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+        epoll_event e{};
+        e.events = EPOLLIN;
+        for (int fd : {link_->rx_wake.get(), link_->tx_wake.get()}) {
+            e.data.fd = fd;
+            ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e);
+        }
+        e.events = EPOLLIN | EPOLLRDHUP;
+        e.data.fd = tcp_.get();
+        ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, tcp_.get(), &e);
+        poll_fd_ = std::move(ep);
+        // Start readable: data may already be waiting, and the first read() that finds none
+        // resets it. From then on read() keeps "readable" true while data remains.
+        signal(link_->rx_wake.get());
+    }
+    return poll_fd_.get();
+}
+
+ssize_t Connection::readv(const iovec* iov, int iovcnt) {
+    if (closed_) {
+        errno = EBADF;
+        return -1;
+    }
+    if (link_) return smcd_read(iov, iovcnt);
+    for (;;) {
+        const ssize_t n = ::readv(tcp_.get(), iov, iovcnt);
+        if (n >= 0 || errno != EINTR) return n;
+    }
+}
+
+ssize_t Connection::writev(const iovec* iov, int iovcnt) {
+    if (closed_) {
+        errno = EBADF;
+        return -1;
+    }
+    if (link_) return smcd_write(iov, iovcnt);
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    for (;;) {
+        const ssize_t n = ::sendmsg(tcp_.get(), &msg, MSG_NOSIGNAL);
+        if (n >= 0 || errno != EINTR) return n;
+    }
+}
+
+void Connection::signal(int wake) {
+    const uint64_t one = 1;
+    if (::write(wake, &one, sizeof one) == sizeof one) Engine::instance().counters().wakeups_sent.fetch_add(1, kRelaxed);
+}
+
+void Connection::drain(int wake) {
+    uint64_t v;
+    while (::read(wake, &v, sizeof v) == sizeof v) {
+    }
+}
+
+bool Connection::sleep_on(int wake) {
+    pollfd p[2] = {{wake, POLLIN, 0}, {tcp_.get(), POLLIN | POLLRDHUP, 0}};
+    const nfds_t n = tcp_eof_ ? 1 : 2;
+    for (;;) {
+        const int r = ::poll(p, n, -1);
+        if (r > 0) break;
+        if (r < 0 && errno != EINTR) return false;
+    }
+    if (n == 2 && p[1].revents) check_tcp();
+    return true;
+}
+
+void Connection::check_tcp() {
+    char c;
+    const ssize_t n = ::recv(tcp_.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    // EOF, a reset, or stray bytes: the peer has left this socket. One that closed properly
+    // set its close flag first; without one it died (or broke the protocol).
+    if (n > 0) protocol_error_ = true;
+    const CdcWord w = CdcWord::unpack(link_->local.cons_slot().load(kAcquire));
+    if (!(w.conn_flags & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort))) peer_died_ = true;
+    tcp_eof_ = true;
+}
+
+Connection::PeerEnd Connection::peer_end() {
+    const CdcWord w = CdcWord::unpack(link_->local.cons_slot().load(kAcquire));
+    if (w.conn_flags & conn_flag::kPeerConnAbort || protocol_error_) return PeerEnd::Aborted;
+    if (w.conn_flags & conn_flag::kPeerConnClosed) return PeerEnd::Closed;
+    if (peer_died_) {
+        // A process that dies leaves as close() would: an abort if it had not read all we sent.
+        const Cursor ours = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
+        const auto unread = cursor_distance(w.cursor, ours, link_->peer.ring_size());
+        return unread && *unread == 0 ? PeerEnd::Closed : PeerEnd::Aborted;
+    }
+    if (w.conn_flags & conn_flag::kPeerDoneWriting) return PeerEnd::DoneWriting;
+    return PeerEnd::Open;
+}
+
+void Connection::abort_protocol() {
+    protocol_error_ = true;
+    publish_cons_word(std::nullopt, 0, 0, conn_flag::kPeerConnAbort);
+    sent_abort_ = true;
+    signal(link_->peer_rx_wake.get());
+    signal(link_->peer_tx_wake.get());
+}
+
+void Connection::publish_cons_word(std::optional<Cursor> cursor, uint8_t set_prod, uint8_t clear_prod, uint8_t set_conn) {
+    std::lock_guard lock(publish_mu_);
+    if (cursor) cons_word_.cursor = *cursor;
+    cons_word_.prod_flags = static_cast<uint8_t>((cons_word_.prod_flags | set_prod) & ~clear_prod);
+    cons_word_.conn_flags |= set_conn;
+    link_->peer.cons_slot().store(cons_word_.pack(), kRelease);
+}
+
+void Connection::after_consume(bool force) {
+    const Dmb& local = link_->local;
+    const uint32_t ring = local.ring_size();
+    const uint32_t unannounced = cursor_distance(announced_, consumed_, ring).value_or(0);
+    if (unannounced == 0) return;
+    const CdcWord writer = CdcWord::unpack(local.cons_slot().load(kAcquire));
+    const bool asked = writer.prod_flags & (prod_flag::kWriteBlocked | prod_flag::kConsCursorUpdateRequest);
+    const Cursor peer_prod = CdcWord::unpack(local.prod_slot().load(kRelaxed)).cursor;
+    const uint32_t writer_free = ring - cursor_distance(announced_, peer_prod, ring).value_or(ring);
+    const uint32_t limit = std::max(ring / 10, kMinWindowUpdate);
+    if (!(force || asked || (unannounced > limit && writer_free <= ring / 2))) return;
+    announced_ = consumed_;
+    publish_cons_word(announced_, 0, 0, 0);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    auto& wants = link_->peer.meta()->writer_wants_signal;
+    if (wants.load(kRelaxed) && wants.exchange(0)) signal(link_->peer_tx_wake.get());
+}
+
+ssize_t Connection::smcd_read(const iovec* iov, int iovcnt) {
+    std::unique_lock lock(rx_mu_);
+    if (iov_total(iov, iovcnt) == 0) return 0;
+    Dmb& local = link_->local;
+    const uint32_t ring = local.ring_size();
+    bool spun = false;
+    for (;;) {
+        if (shut_rd_) return 0;
+        if (closed_) {
+            errno = EBADF;
+            return -1;
+        }
+        const CdcWord prod = CdcWord::unpack(local.prod_slot().load(kAcquire));
+        const auto avail = cursor_distance(consumed_, prod.cursor, ring);
+        if (!avail) {
+            abort_protocol();
+            errno = ECONNRESET;
+            return -1;
+        }
+        if (*avail > 0) {
+            IovPos at;
+            const size_t n = ring_copy<false>(local.ring(), ring, consumed_.count, iov, iovcnt, at, *avail);
+            consumed_ = cursor_add(consumed_, static_cast<uint32_t>(n), ring);
+            consumed_word_.store(pack_cursor(consumed_), kRelaxed);
+            auto& c = Engine::instance().counters();
+            c.rx_bytes.fetch_add(n, kRelaxed);
+            c.rx_calls.fetch_add(1, kRelaxed);
+            after_consume(false);
+            // Level-triggered readiness: data is left that the peer will not signal again.
+            if (n < *avail && rx_armed_) {
+                if (local.meta()->reader_wants_signal.exchange(0)) signal(link_->rx_wake.get());
+                rx_armed_ = false;
+            }
+            return static_cast<ssize_t>(n);
+        }
+        const PeerEnd end = peer_end();
+        if (end == PeerEnd::Aborted) {
+            errno = ECONNRESET;
+            return -1;
+        }
+        if (end != PeerEnd::Open) {
+            // The close flag came after the last data; look once more for data sent before it.
+            const CdcWord again = CdcWord::unpack(local.prod_slot().load(kAcquire));
+            if (again.cursor != prod.cursor) continue;
+            return 0;
+        }
+        if (!nonblocking_ && !spun && spin_.count() > 0) {
+            spun = true;
+            const uint64_t p0 = local.prod_slot().load(kRelaxed), c0 = local.cons_slot().load(kRelaxed);
+            const auto until = Clock::now() + spin_;
+            for (unsigned i = 0;; ++i) {
+                cpu_relax();
+                if (local.prod_slot().load(kRelaxed) != p0 || local.cons_slot().load(kRelaxed) != c0) break;
+                if ((i & 63) == 0 && Clock::now() >= until) break;
+            }
+            continue;
+        }
+        // Nothing to read: publish what we consumed (a blocked writer may wait for it), reset
+        // our readiness, ask for a signal, and look once more before giving up or sleeping.
+        after_consume(true);
+        drain(link_->rx_wake.get());
+        local.meta()->reader_wants_signal.store(1, kRelaxed);
+        rx_armed_ = true;
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (local.prod_slot().load(kAcquire) != prod.pack() || peer_end() != PeerEnd::Open) continue;
+        if (nonblocking_) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (!sleep_on(link_->rx_wake.get())) return -1;
+        spun = false;
+    }
+}
+
+ssize_t Connection::smcd_write(const iovec* iov, int iovcnt) {
+    std::unique_lock lock(tx_mu_);
+    const size_t total = iov_total(iov, iovcnt);
+    if (total == 0) return 0;
+    Dmb& peer = link_->peer;
+    const Dmb& local = link_->local;
+    const uint32_t ring = peer.ring_size();
+    IovPos at;
+    size_t done = 0;
+    bool spun = false;
+    auto fail = [&](int err) -> ssize_t {
+        if (done > 0) return static_cast<ssize_t>(done);
+        errno = err;
+        return -1;
+    };
+    while (done < total) {
+        if (shut_wr_ || closed_) return fail(closed_ ? EBADF : EPIPE);
+        const CdcWord reader = CdcWord::unpack(local.cons_slot().load(kAcquire));
+        const PeerEnd end = peer_end();
+        if (end == PeerEnd::Aborted) return fail(ECONNRESET);
+        if (end == PeerEnd::Closed) return fail(EPIPE);
+        const auto used = cursor_distance(reader.cursor, produced_, ring);
+        if (!used || *used > ring) {
+            abort_protocol();
+            return fail(ECONNRESET);
+        }
+        const uint32_t space = ring - *used;
+        if (space > 0) {
+            const size_t n = ring_copy<true>(peer.ring(), ring, produced_.count, iov, iovcnt, at,
+                                             std::min<size_t>(space, total - done));
+            produced_ = cursor_add(produced_, static_cast<uint32_t>(n), ring);
+            peer.prod_slot().store(pack_cursor(produced_), kRelease);
+            done += n;
+            if (tx_armed_) {
+                tx_armed_ = false;
+                link_->local.meta()->writer_wants_signal.store(0, kRelaxed);
+                publish_cons_word(std::nullopt, 0, prod_flag::kWriteBlocked, 0);
+            }
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            auto& wants = peer.meta()->reader_wants_signal;
+            if (wants.load(kRelaxed) && wants.exchange(0)) signal(link_->peer_rx_wake.get());
+            spun = false;
+            continue;
+        }
+        Engine::instance().counters().tx_buffer_full.fetch_add(1, kRelaxed);
+        if (nonblocking_ && done > 0) break;
+        if (!nonblocking_ && !spun && spin_.count() > 0) {
+            spun = true;
+            const uint64_t c0 = local.cons_slot().load(kRelaxed);
+            const auto until = Clock::now() + spin_;
+            for (unsigned i = 0;; ++i) {
+                cpu_relax();
+                if (local.cons_slot().load(kRelaxed) != c0) break;
+                if ((i & 63) == 0 && Clock::now() >= until) break;
+            }
+            continue;
+        }
+        // Full: tell the reader we are blocked (SMC write_blocked), ask for a signal, re-check.
+        drain(link_->tx_wake.get());
+        link_->local.meta()->writer_wants_signal.store(1, kRelaxed);
+        if (!tx_armed_) publish_cons_word(std::nullopt, prod_flag::kWriteBlocked, 0, 0);
+        tx_armed_ = true;
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (local.cons_slot().load(kAcquire) != reader.pack() || peer_end() != PeerEnd::Open) continue;
+        if (nonblocking_) return fail(EAGAIN);
+        if (!sleep_on(link_->tx_wake.get())) return fail(errno);
+        spun = false;
+    }
+    auto& c = Engine::instance().counters();
+    c.tx_bytes.fetch_add(done, kRelaxed);
+    c.tx_calls.fetch_add(1, kRelaxed);
+    return static_cast<ssize_t>(done);
+}
+
+int Connection::shutdown(int how) {
+    if (closed_) {
+        errno = EBADF;
+        return -1;
+    }
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!link_) return ::shutdown(tcp_.get(), how);
+    if (how == SHUT_RD || how == SHUT_RDWR) shut_rd_ = true;
+    if ((how == SHUT_WR || how == SHUT_RDWR) && !shut_wr_.exchange(true)) {
+        // SHUT_RDWR closes the SMC connection as Linux smc_shutdown does; SHUT_WR half-closes.
+        const uint32_t unread = cursor_distance(CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor,
+                                                CdcWord::unpack(link_->local.prod_slot().load(kAcquire)).cursor,
+                                                link_->local.ring_size()).value_or(0);
+        uint8_t flag = conn_flag::kPeerDoneWriting;
+        if (how == SHUT_RDWR) flag = unread ? conn_flag::kPeerConnAbort : conn_flag::kPeerConnClosed;
+        publish_cons_word(std::nullopt, 0, 0, flag);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        signal(link_->peer_rx_wake.get());
+        signal(link_->peer_tx_wake.get());
+    }
+    return 0;
+}
+
+void Connection::close() {
+    if (closed_.exchange(true)) return;
+    if (link_) {
+        const bool already = sent_conn_flags() & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort);
+        if (!already && !peer_died_) {
+            const uint32_t unread = cursor_distance(CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor,
+                                                    CdcWord::unpack(link_->local.prod_slot().load(kAcquire)).cursor,
+                                                    link_->local.ring_size()).value_or(0);
+            const uint8_t flag = unread ? conn_flag::kPeerConnAbort : conn_flag::kPeerConnClosed;
+            sent_abort_ = unread != 0;
+            publish_cons_word(std::nullopt, 0, 0, flag);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            signal(link_->peer_rx_wake.get());
+            signal(link_->peer_tx_wake.get());
+        }
+    }
+    // The FIN that follows the close flag tells a peer blocked in poll() at once; it also wakes
+    // our own threads still waiting on this connection.
+    if (tcp_) ::shutdown(tcp_.get(), SHUT_RDWR);
+}
+
+uint8_t Connection::sent_conn_flags() const {
+    std::lock_guard lock(publish_mu_);
+    return cons_word_.conn_flags;
+}
+
+SmcState Connection::state() const {
+    if (!link_) return closed_ ? SmcState::Closed : SmcState::Active;
+    const uint8_t sent = sent_conn_flags();
+    const uint8_t got = CdcWord::unpack(link_->local.cons_slot().load(kAcquire)).conn_flags;
+    using namespace conn_flag;
+    if (got & kPeerConnAbort || peer_died_) return closed_ ? SmcState::Closed : SmcState::ProcessAbort;
+    if (sent & kPeerConnAbort) return SmcState::PeerAbortWait;
+    const bool sent_closed = sent & kPeerConnClosed, got_closed = got & kPeerConnClosed;
+    const bool sent_done = sent & kPeerDoneWriting, got_done = got & kPeerDoneWriting;
+    if (sent_closed && got_closed) return SmcState::Closed;
+    if (sent_closed) return got_done ? SmcState::PeerFinCloseWait : SmcState::PeerCloseWait2;
+    if (got_closed) return SmcState::AppFinCloseWait;
+    if (sent_done) return got_done ? SmcState::AppCloseWait2 : SmcState::PeerCloseWait1;
+    if (got_done) return SmcState::AppCloseWait1;
+    return SmcState::Active;
+}
+
+ConnectionInfo Connection::info() const {
+    ConnectionInfo i;
+    i.smcd = link_.has_value();
+    i.server = server_;
+    i.fallback_reason = reason_;
+    i.peer_reason = peer_reason_;
+    i.state = state();
+    if (link_) {
+        i.rx_ring = link_->local.ring_size();
+        i.tx_ring = link_->peer.ring_size();
+        i.rx_consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+        const CdcWord rx = CdcWord::unpack(link_->local.prod_slot().load(kRelaxed));
+        const CdcWord rx_cons = CdcWord::unpack(link_->local.cons_slot().load(kRelaxed));
+        i.rx_peer_produced = rx.cursor;
+        i.tx_peer_consumed = rx_cons.cursor;
+        i.rx_conn_flags = rx_cons.conn_flags;
+        i.tx_produced = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
+        i.tx_conn_flags = sent_conn_flags();
+    }
+    return i;
+}
+
+}  // namespace shunt::lo

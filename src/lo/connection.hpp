@@ -1,0 +1,133 @@
+#pragma once
+// One shunt lo connection after its handshake: SMC-D over shared memory, or plain TCP with the
+// reason why. The data path follows Linux SMC-D loopback with no-copy (smc-wire.md §7, §8):
+//
+// * write() copies the application's bytes straight into the peer's DMB ring and then
+//   publishes our producer cursor in the peer's CDC header (release store);
+// * read() copies out of our own DMB ring up to the peer's producer cursor, then publishes our
+//   consumer cursor back only when the 10%-of-ring rule says so (no silly window), when the
+//   writer is blocked, or before we sleep;
+// * a side that finds nothing to do spins for `spin`, then announces that it sleeps (a flag in
+//   its DMB's meta page), re-checks, and sleeps on an eventfd; the other side signals only a
+//   sleeper, with a seq_cst fence between "publish" and "look at the flag" on both sides, so no
+//   wake-up is lost and a busy peer costs no syscall;
+// * close flags (peer_done_writing, peer_conn_closed, peer_conn_abort) travel in the CDC header
+//   as in RFC 7609; the TCP socket stays open and idle, and its EOF without a close flag means
+//   the peer process died (SIGKILL): that is noticed while waiting, never by hanging.
+//
+// Cursors the peer writes are checked (never backwards, never more than a ring ahead); a bad one
+// aborts the connection. Errors follow the kernel: EAGAIN, EPIPE, ECONNRESET.
+#include <sys/uio.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/unique_fd.hpp"
+#include "lo/handshake.hpp"
+
+namespace shunt::lo {
+
+// SMC socket states as smcss names them (Linux net/smc/smc.h).
+enum class SmcState {
+    Active = 1,
+    Init = 2,
+    Closed = 7,
+    Listen = 10,
+    PeerCloseWait1 = 20,
+    PeerCloseWait2 = 21,
+    AppCloseWait1 = 22,
+    AppCloseWait2 = 23,
+    AppFinCloseWait = 24,
+    PeerFinCloseWait = 25,
+    PeerAbortWait = 26,
+    ProcessAbort = 27,
+};
+const char* to_string(SmcState s);
+
+struct ConnectionInfo {
+    bool smcd = false;
+    bool server = false;
+    uint32_t fallback_reason = 0;
+    uint32_t peer_reason = 0;
+    SmcState state = SmcState::Active;
+    uint32_t rx_ring = 0, tx_ring = 0;
+    Cursor rx_consumed, rx_peer_produced, tx_produced, tx_peer_consumed;
+    uint8_t rx_conn_flags = 0, tx_conn_flags = 0;
+};
+
+class Connection {
+public:
+    // Plain TCP after a fallback.
+    Connection(UniqueFd tcp, bool server, uint32_t reason, uint32_t peer_reason);
+    // SMC-D.
+    Connection(UniqueFd tcp, bool server, Link link, std::chrono::microseconds spin);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    // Return bytes moved, or -1 with errno set, like readv/writev on a socket.
+    ssize_t readv(const iovec* iov, int iovcnt);
+    ssize_t writev(const iovec* iov, int iovcnt);
+    int shutdown(int how);
+    // Sends the close (or abort, if unread data remains) and closes the TCP socket.
+    void close();
+
+    void set_nonblocking(bool on);
+    bool nonblocking() const { return nonblocking_; }
+    // Readable when read() or write() may make progress or the peer closed.
+    int poll_fd();
+    int tcp_fd() const { return tcp_.get(); }
+    bool smcd() const { return link_.has_value(); }
+    ConnectionInfo info() const;
+
+private:
+    enum class PeerEnd { Open, DoneWriting, Closed, Aborted };
+
+    ssize_t smcd_read(const iovec* iov, int iovcnt);
+    ssize_t smcd_write(const iovec* iov, int iovcnt);
+    // What the peer's close flags and the TCP socket say about the other end.
+    PeerEnd peer_end();
+    void check_tcp();
+    // Consumer side: publish our consumer cursor when the rule says so, wake a blocked writer.
+    void after_consume(bool force);
+    void publish_cons_word(std::optional<Cursor> cursor, uint8_t set_prod, uint8_t clear_prod, uint8_t set_conn);
+    // Blocks until `wake` is signalled or the TCP socket shows the peer's end; false on error.
+    bool sleep_on(int wake);
+    void drain(int wake);
+    void signal(int wake);
+    void abort_protocol();
+    SmcState state() const;
+
+    UniqueFd tcp_;
+    bool server_;
+    uint32_t reason_ = 0, peer_reason_ = 0;
+    std::optional<Link> link_;
+    std::chrono::microseconds spin_{0};
+    bool nonblocking_ = false;
+    UniqueFd poll_fd_;
+
+    // Reader state (rx_mu_).
+    std::mutex rx_mu_;
+    Cursor consumed_;
+    std::atomic<uint64_t> consumed_word_{0};  // consumed_, readable without rx_mu_ (close)
+    Cursor announced_;       // consumer cursor last published to the peer
+    bool rx_armed_ = false;  // we asked the peer for a signal and have not withdrawn it
+
+    // Writer state (tx_mu_).
+    std::mutex tx_mu_;
+    Cursor produced_;
+    bool tx_armed_ = false;
+
+    // The cons-slot word we write into the peer's CDC header (publish_mu_).
+    mutable std::mutex publish_mu_;
+    CdcWord cons_word_;
+    uint8_t sent_conn_flags() const;
+
+    std::atomic<bool> shut_rd_{false}, shut_wr_{false}, closed_{false}, sent_abort_{false};
+    std::atomic<bool> tcp_eof_{false}, peer_died_{false}, protocol_error_{false};
+};
+
+}  // namespace shunt::lo
