@@ -64,7 +64,8 @@ void row(const char* what, double ns, const std::string& per_port) {
 
 void run(Family fam, PortRange range, uint32_t queues, size_t reta_size, int reps) {
     const NicModel model = NicModel::make_default(queues, reta_size);
-    const IpAddress local = fam == Family::kV4 ? *IpAddress::parse("10.0.0.1") : *IpAddress::parse("fd00::1");
+    const IpAddress local =
+        fam == Family::kV4 ? *IpAddress::parse("10.0.0.1") : *IpAddress::parse("fd00::1");
     const uint16_t rport = 443;
     const uint32_t queue = 3 % queues;
     std::mt19937_64 rng(42);
@@ -85,10 +86,11 @@ void run(Family fam, PortRange range, uint32_t queues, size_t reta_size, int rep
     Target probe = alloc.target(dests[0], rport, queue);
     const size_t pool = alloc.pool_size(probe);
 
-    fmt::print("\n{} | Microsoft key | RETA {} entries, {} queues | range {}-{} ({} ports) | queue {} "
-               "pool {} ports\n",
-               fam == Family::kV4 ? "IPv4" : "IPv6", reta_size, queues, range.lo, range.hi,
-               range.size(), queue, pool);
+    fmt::print(
+        "\n{} | Microsoft key | RETA {} entries, {} queues | range {}-{} ({} ports) | queue {} "
+        "pool {} ports\n",
+        fam == Family::kV4 ? "IPv4" : "IPv6", reta_size, queues, range.lo, range.hi, range.size(),
+        queue, pool);
 
     std::vector<uint16_t> out;
     out.reserve(range.size());
@@ -121,8 +123,8 @@ void run(Family fam, PortRange range, uint32_t queues, size_t reta_size, int rep
         const IpAddress& remote = next_dest();
         for (uint32_t p = range.lo; p <= range.hi; ++p)
             if (model.reta.queue_of_hash(hash_reference(
-                    model.key, reply_tuple(local, static_cast<uint16_t>(p), remote, rport), true)) ==
-                queue)
+                    model.key, reply_tuple(local, static_cast<uint16_t>(p), remote, rport),
+                    true)) == queue)
                 out.push_back(static_cast<uint16_t>(p));
         g_sink = g_sink + out.size();
     });
@@ -181,20 +183,23 @@ void run(Family fam, PortRange range, uint32_t queues, size_t reta_size, int rep
     row("acquire + release one port", acq, "");
     row("drain the whole pool (acquire all, release all)", drain,
         fmt::format("{:.2f} ns per pool port", drain / n_pool));
-    fmt::print("  RATIO fill     hash-all / syndrome fill : {:8.0f}x   (target >= 100x)\n", naive / fill);
+    fmt::print("  RATIO fill     hash-all / syndrome fill : {:8.0f}x   (target >= 100x)\n",
+               naive / fill);
     fmt::print("  RATIO retarget refill / retarget        : {:8.0f}x   (target >= 100x)\n",
                refill / retarget);
-    fmt::print("  (set-up is paid once per allocator, i.e. per local address; fill and retarget per "
-               "destination)\n");
+    fmt::print(
+        "  (set-up is paid once per allocator, i.e. per local address; fill and retarget per "
+        "destination)\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     const int reps = argc > 1 ? std::max(5, std::atoi(argv[1])) : 41;
-    fmt::print("bench_rss: RSS-aligned port pools, algebra vs hashing every port ({} repetitions, "
-               "medians)\n",
-               reps);
+    fmt::print(
+        "bench_rss: RSS-aligned port pools, algebra vs hashing every port ({} repetitions, "
+        "medians)\n",
+        reps);
     run(Family::kV4, PortRange{32768, 60999}, 8, 128, reps);
     run(Family::kV6, PortRange{32768, 60999}, 8, 128, reps);
     run(Family::kV4, PortRange{1024, 65535}, 6, 512, reps);

@@ -34,7 +34,7 @@ namespace shunt::rss {
 enum class Family : uint8_t { kV4, kV6 };
 
 class IpAddress {
-public:
+  public:
     IpAddress() = default;  // 0.0.0.0
     // Dotted IPv4 or textual IPv6 (no brackets, no scope).
     static std::optional<IpAddress> parse(std::string_view text);
@@ -49,7 +49,7 @@ public:
     std::string to_string() const;
     bool operator==(const IpAddress&) const = default;
 
-private:
+  private:
     Family family_ = Family::kV4;
     std::array<uint8_t, 16> bytes_{};
 };
@@ -83,7 +83,7 @@ inline constexpr size_t kMinKeyBytes = 40;
 inline constexpr size_t kMaxKeyBytes = 60;
 
 class ToeplitzKey {
-public:
+  public:
     ToeplitzKey();  // the Microsoft verification key (rss.md §1.3)
     static std::optional<ToeplitzKey> from_bytes(std::span<const uint8_t> bytes);  // 40..60 bytes
     // Hex digits, optionally separated by ':' '-' or spaces ("6d:5a:..." as ethtool prints it).
@@ -101,7 +101,7 @@ public:
     std::string to_hex(char separator = '\0') const;
     bool operator==(const ToeplitzKey&) const = default;
 
-private:
+  private:
     std::array<uint8_t, kMaxKeyBytes> bytes_{};
     size_t size_ = 0;
 };
@@ -115,14 +115,14 @@ uint32_t hash_reference(const ToeplitzKey& key, const FlowTuple& t, bool with_po
 // Fast path: one 256-entry table per input byte position (table[i][v] = XOR of the key windows of
 // the set bits of v at byte i), so a hash is one load and one XOR per input byte.
 class ToeplitzHasher {
-public:
+  public:
     explicit ToeplitzHasher(const ToeplitzKey& key);
     // input.size() must not exceed key().max_input_bytes() (checked, std::invalid_argument).
     uint32_t hash(std::span<const uint8_t> input) const;
     uint32_t hash(const FlowTuple& t, bool with_ports) const;
     const ToeplitzKey& key() const { return key_; }
 
-private:
+  private:
     ToeplitzKey key_;
     std::vector<std::array<uint32_t, 256>> table_;
 };
@@ -131,7 +131,7 @@ private:
 // Indirection table and NIC model
 
 class Reta {
-public:
+  public:
     static constexpr size_t kMinSize = 4;      // 2^2
     static constexpr size_t kMaxSize = 65536;  // 2^16
 
@@ -154,7 +154,7 @@ public:
     // The RETA indices whose entry is `queue` (empty for a queue that is not in the table).
     std::span<const uint32_t> indices_of(uint32_t queue) const;
 
-private:
+  private:
     struct Empty {};
     explicit Reta(Empty) {}
     std::vector<uint32_t> entries_;
@@ -172,14 +172,16 @@ struct NicModel {
 };
 
 // Bit offset of the reply packet's destination port (= our local port) in the hash input.
-constexpr size_t local_port_bit_offset(Family f) { return f == Family::kV4 ? 80 : 272; }
+constexpr size_t local_port_bit_offset(Family f) {
+    return f == Family::kV4 ? 80 : 272;
+}
 
 // The r x 16 matrix M_r of rss.md §3.1: column j (j = 0 is the port's MSB) is the low r bits of
 // the key window at (local port offset + j). H(tuple with port p) = H(tuple with port 0) XOR M·p,
 // and the RETA index only sees the low r bits, M_r·p, the port's syndrome. M_r depends on the
 // key, the family and r only — not on any address or the remote port.
 class PortMatrix {
-public:
+  public:
     PortMatrix(const ToeplitzKey& key, Family family, unsigned r_bits);  // r in [1, 16]
 
     Family family() const { return family_; }
@@ -196,7 +198,7 @@ public:
     // destination iff they reduce to the same value.
     uint32_t reduce(uint32_t t) const;
 
-private:
+  private:
     Family family_;
     unsigned r_;
     unsigned rank_ = 0;
@@ -210,10 +212,10 @@ private:
 struct Reachability {
     unsigned r = 0;
     unsigned rank = 0;
-    size_t reachable_indices = 0;  // per destination: 2^rank of the 2^r RETA indices
-    std::vector<uint32_t> always;  // queues reachable whatever the destination
+    size_t reachable_indices = 0;     // per destination: 2^rank of the 2^r RETA indices
+    std::vector<uint32_t> always;     // queues reachable whatever the destination
     std::vector<uint32_t> sometimes;  // queues reachable from some destinations only
-    std::vector<uint32_t> never;  // queues < reta.queue_count() with no RETA entry
+    std::vector<uint32_t> never;      // queues < reta.queue_count() with no RETA entry
 };
 Reachability analyze_reachability(const NicModel& model, Family family);
 // Queues reachable for one destination, given H(reply tuple with local port 0).
@@ -269,7 +271,7 @@ struct PortRange {
 // The ports of a range grouped by syndrome (CSR layout). Built in O(range + 2^r) with two table
 // lookups per port and a counting sort; no port is hashed.
 class SyndromeIndex {
-public:
+  public:
     SyndromeIndex(const PortMatrix& m, PortRange range, std::span<const uint16_t> excluded = {});
     const PortMatrix& matrix() const { return matrix_; }
     PortRange range() const { return range_; }
@@ -278,7 +280,7 @@ public:
         return {ports_.data() + start_[syndrome], ports_.data() + start_[syndrome + 1]};
     }
 
-private:
+  private:
     PortMatrix matrix_;
     PortRange range_;
     std::vector<uint32_t> start_;
@@ -289,14 +291,14 @@ private:
 // traffic to the queue, i.e. {t XOR c_r : RETA[t] == queue} with c = H(reply tuple, port 0).
 // Not shared between threads; the allocator it is used with is.
 class Target {
-public:
+  public:
     uint32_t queue() const { return queue_; }
     const IpAddress& remote() const { return remote_; }
     uint16_t remote_port() const { return remote_port_; }
     uint32_t fixed_hash() const { return fixed_hash_; }
     std::span<const uint32_t> syndromes() const { return syndromes_; }
 
-private:
+  private:
     friend class PortAllocator;
     IpAddress remote_;
     uint16_t remote_port_ = 0;
@@ -311,14 +313,14 @@ private:
 // syndromes, and for one destination the shards of different queues touch disjoint syndromes.
 // A port is held by at most one caller at a time, whatever the destination.
 class PortAllocator {
-public:
+  public:
     struct Config {
         NicModel model;
         IpAddress local;
-        PortRange range;                // lo must be >= 1
+        PortRange range;                 // lo must be >= 1
         std::vector<uint16_t> excluded;  // ports in use or reserved; never handed out
-        bool shuffle = true;            // random hand-out order within a syndrome
-        uint64_t seed = 0;              // shuffle seed, 0 = random
+        bool shuffle = true;             // random hand-out order within a syndrome
+        uint64_t seed = 0;               // shuffle seed, 0 = random
     };
     explicit PortAllocator(Config config);  // O(range + 2^r); throws std::invalid_argument
     PortAllocator(const PortAllocator&) = delete;
@@ -348,7 +350,7 @@ public:
     const IpAddress& local() const { return local_; }
     const ToeplitzHasher& hasher() const { return hasher_; }
 
-private:
+  private:
     void compute(Target& t) const;
     void push(uint32_t syndrome, uint32_t slot);
     std::optional<uint32_t> pop(uint32_t syndrome);
@@ -364,7 +366,7 @@ private:
 
 // A held port, returned to its allocator on destruction.
 class PortLease {
-public:
+  public:
     PortLease() = default;
     PortLease(PortAllocator& owner, uint16_t port) : owner_(&owner), port_(port) {}
     PortLease(PortLease&& o) noexcept;
@@ -377,7 +379,7 @@ public:
     explicit operator bool() const { return owner_ != nullptr; }
     void reset();
 
-private:
+  private:
     PortAllocator* owner_ = nullptr;
     uint16_t port_ = 0;
 };
@@ -400,7 +402,7 @@ struct ConnectOptions {
 
 // An fd owned together with the lease of its local port: closing the socket returns the port.
 class AlignedSocket {
-public:
+  public:
     AlignedSocket() = default;
     AlignedSocket(int fd, PortLease lease, int attempts, BindMethod method)
         : fd_(fd), lease_(std::move(lease)), attempts_(attempts), method_(method) {}
@@ -416,7 +418,7 @@ public:
     BindMethod method() const { return method_; }
     void close();  // closes the fd, then returns the port
 
-private:
+  private:
     int fd_ = -1;
     PortLease lease_;
     int attempts_ = 0;

@@ -24,7 +24,9 @@ namespace {
 
 using namespace shunt::rss;
 
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
+[[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error(what);
+}
 
 struct ModelOptions {
     std::string key;
@@ -91,7 +93,8 @@ struct HashOptions {
 };
 
 void run_hash(const HashOptions& o) {
-    if (o.sport.has_value() != o.dport.has_value()) fail("give both --sport and --dport, or neither");
+    if (o.sport.has_value() != o.dport.has_value())
+        fail("give both --sport and --dport, or neither");
     const NicModel m = build_model(o.model);
     const FlowTuple t{parse_ip(o.src, "--src"), parse_ip(o.dst, "--dst"), o.sport.value_or(0),
                       o.dport.value_or(0)};
@@ -121,9 +124,11 @@ Prepared prepare(const ModelOptions& mo, const std::string& local, const std::st
     Prepared p;
     p.local = parse_ip(local, "--local");
     p.remote = parse_ip(remote, "--remote");
-    if (p.local.family() != p.remote.family()) fail("--local and --remote must be of the same family");
+    if (p.local.family() != p.remote.family())
+        fail("--local and --remote must be of the same family");
     const auto range = PortRange::parse(range_text);
-    if (!range || range->lo == 0) fail(fmt::format("--range: expected LO-HI with 1 <= LO <= HI <= 65535"));
+    if (!range || range->lo == 0)
+        fail(fmt::format("--range: expected LO-HI with 1 <= LO <= HI <= 65535"));
     p.range = *range;
     PortAllocator::Config cfg;
     cfg.model = build_model(mo);
@@ -188,7 +193,8 @@ void run_connect(const ConnectCmdOptions& o) {
         }
         const AlignedSocket& s = conns.back();
         fmt::print("{} {} {} {} queue {} attempts {} {}\n", p.local.to_string(), s.local_port(),
-                   p.remote.to_string(), o.remote_port, o.queue, s.attempts(), to_string(s.method()));
+                   p.remote.to_string(), o.remote_port, o.queue, s.attempts(),
+                   to_string(s.method()));
     }
     std::fflush(stdout);
     if (o.hold > 0) std::this_thread::sleep_for(std::chrono::duration<double>(o.hold));
@@ -203,7 +209,8 @@ struct NicOptions {
 void print_reta(std::span<const uint32_t> reta) {
     for (size_t i = 0; i < reta.size(); i += 16) {
         std::string row = fmt::format("  {:5}:", i);
-        for (size_t j = i; j < std::min(reta.size(), i + 16); ++j) row += fmt::format(" {:3}", reta[j]);
+        for (size_t j = i; j < std::min(reta.size(), i + 16); ++j)
+            row += fmt::format(" {:3}", reta[j]);
         fmt::print("{}\n", row);
     }
 }
@@ -220,7 +227,8 @@ void print_checks(const NicModel& m) {
                                     r.reachable_indices, size_t{1} << r.r));
         fmt::print("       queues reachable from every destination: {}\n", join(r.always));
         if (!r.sometimes.empty())
-            fmt::print("       queues reachable from some destinations only: {}\n", join(r.sometimes));
+            fmt::print("       queues reachable from some destinations only: {}\n",
+                       join(r.sometimes));
         if (!r.never.empty()) fmt::print("       queues without a RETA entry: {}\n", join(r.never));
     }
 }
@@ -236,14 +244,15 @@ void run_nic(const NicOptions& o) {
     std::string why;
     auto model = info.model(&why);
     if (info.has_rxfh) {
-        fmt::print("hfunc     {} (0x{:x})\n", info.hfunc_is_toeplitz() ? "toeplitz" : "not toeplitz",
-                   info.hfunc);
+        fmt::print("hfunc     {} (0x{:x})\n",
+                   info.hfunc_is_toeplitz() ? "toeplitz" : "not toeplitz", info.hfunc);
         fmt::print("key       {} ({} bytes)\n", fmt::format("{:02x}", fmt::join(info.key, ":")),
                    info.key.size());
         fmt::print("reta      {} entries\n", info.reta.size());
         print_reta(info.reta);
     }
-    for (auto [name, fields] : {std::pair{"tcp4", info.tcp4_fields}, std::pair{"tcp6", info.tcp6_fields}}) {
+    for (auto [name, fields] :
+         {std::pair{"tcp4", info.tcp4_fields}, std::pair{"tcp6", info.tcp6_fields}}) {
         if (fields)
             fmt::print("{} hash {}\n", name, describe_hash_fields(*fields));
         else
@@ -252,17 +261,20 @@ void run_nic(const NicOptions& o) {
 
     if (!model) {
         const uint32_t queues = o.queues.value_or(info.rx_rings ? info.rx_rings : 8);
-        fmt::print("{}; using the default model: Microsoft key, RETA of 128 entries filled i % {}\n",
-                   why, queues);
+        fmt::print(
+            "{}; using the default model: Microsoft key, RETA of 128 entries filled i % {}\n", why,
+            queues);
         model = NicModel::make_default(queues);
     } else {
         fmt::print("check: hash function is Toeplitz: {}\n",
                    info.hfunc_is_toeplitz() ? "ok" : "NO, port alignment cannot work");
     }
-    for (auto [name, fields] : {std::pair{"tcp4", info.tcp4_fields}, std::pair{"tcp6", info.tcp6_fields}}) {
+    for (auto [name, fields] :
+         {std::pair{"tcp4", info.tcp4_fields}, std::pair{"tcp6", info.tcp6_fields}}) {
         if (fields)
-            fmt::print("check: {} hash includes the ports: {}\n", name,
-                       NicRssInfo::ports_hashed(*fields) ? "ok" : "NO, the port cannot steer the flow");
+            fmt::print(
+                "check: {} hash includes the ports: {}\n", name,
+                NicRssInfo::ports_hashed(*fields) ? "ok" : "NO, the port cannot steer the flow");
         else
             fmt::print("check: {} hash fields unknown\n", name);
     }
@@ -278,7 +290,8 @@ void add_rss_commands(CLI::App& app) {
     {
         auto o = std::make_shared<HashOptions>();
         auto* cmd = rss->add_subcommand(
-            "hash", "Toeplitz hash (bit-serial reference) of a received packet's tuple, RETA index, queue");
+            "hash",
+            "Toeplitz hash (bit-serial reference) of a received packet's tuple, RETA index, queue");
         cmd->add_option("--src", o->src, "source address of the received packet")->required();
         cmd->add_option("--dst", o->dst, "destination address of the received packet")->required();
         cmd->add_option("--sport", o->sport, "source port (with --dport: hash includes ports)");
@@ -289,13 +302,16 @@ void add_rss_commands(CLI::App& app) {
     {
         auto o = std::make_shared<PortsOptions>();
         auto* cmd = rss->add_subcommand(
-            "ports", "Local ports whose reply traffic from REMOTE:PORT lands on queue Q, ascending");
-        cmd->add_option("--local", o->local, "local address of the outgoing connection")->required();
+            "ports",
+            "Local ports whose reply traffic from REMOTE:PORT lands on queue Q, ascending");
+        cmd->add_option("--local", o->local, "local address of the outgoing connection")
+            ->required();
         cmd->add_option("--remote", o->remote, "server address")->required();
         cmd->add_option("--remote-port", o->remote_port, "server port")->required();
         cmd->add_option("--queue", o->queue, "wanted RX queue")->required();
         cmd->add_option("--range", o->range, "local port range LO-HI")->capture_default_str();
-        cmd->add_option("--count", o->count, "print at most this many (0 = all)")->capture_default_str();
+        cmd->add_option("--count", o->count, "print at most this many (0 = all)")
+            ->capture_default_str();
         add_model_options(cmd, o->model);
         cmd->callback([o] { run_ports(*o); });
     }
@@ -309,7 +325,8 @@ void add_rss_commands(CLI::App& app) {
         cmd->add_option("--queue", o->queue, "wanted RX queue")->required();
         cmd->add_option("--range", o->range, "local port range LO-HI")->capture_default_str();
         cmd->add_option("--count", o->count, "connections to open")->capture_default_str();
-        cmd->add_option("--hold", o->hold, "seconds to keep the connections open")->capture_default_str();
+        cmd->add_option("--hold", o->hold, "seconds to keep the connections open")
+            ->capture_default_str();
         cmd->add_flag("--no-port-range", o->no_port_range,
                       "bind with SO_REUSEADDR instead of IP_LOCAL_PORT_RANGE");
         add_model_options(cmd, o->model);
@@ -320,7 +337,8 @@ void add_rss_commands(CLI::App& app) {
         auto* cmd = rss->add_subcommand(
             "nic", "Show an interface's RSS key, RETA, hash function and the alignment checks");
         cmd->add_option("iface", o->iface, "interface name")->required();
-        cmd->add_option("--queues", o->queues, "queues for the default model when the NIC has no RETA");
+        cmd->add_option("--queues", o->queues,
+                        "queues for the default model when the NIC has no RETA");
         cmd->callback([o] { run_nic(*o); });
     }
 }

@@ -69,7 +69,9 @@ uint16_t bound_port(int fd) {
     return ntohs(sin6.sin6_port);
 }
 
-bool port_taken(int err) { return err == EADDRINUSE || err == EADDRNOTAVAIL; }
+bool port_taken(int err) {
+    return err == EADDRINUSE || err == EADDRNOTAVAIL;
+}
 
 // Returns false if the kernel does not know the options (then the fallback is used from now on).
 bool restrict_to_port(int fd, uint16_t port) {
@@ -126,10 +128,11 @@ AlignedSocket connect_aligned(PortAllocator& allocator, Target& t, const Connect
     for (int attempt = 1; attempt <= opt.max_attempts; ++attempt) {
         const auto port = allocator.acquire(t);
         if (!port)
-            fail(EADDRNOTAVAIL, fmt::format("no free port for queue {} towards {}", t.queue(), peer));
+            fail(EADDRNOTAVAIL,
+                 fmt::format("no free port for queue {} towards {}", t.queue(), peer));
         PortLease lease(allocator, *port);
-        UniqueFd fd(::socket(domain, SOCK_STREAM | SOCK_CLOEXEC | (opt.nonblocking ? SOCK_NONBLOCK : 0),
-                             0));
+        UniqueFd fd(::socket(
+            domain, SOCK_STREAM | SOCK_CLOEXEC | (opt.nonblocking ? SOCK_NONBLOCK : 0), 0));
         if (!fd) fail(errno, "socket");
 
         BindMethod method = BindMethod::kReuseAddrBind;

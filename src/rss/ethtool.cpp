@@ -57,10 +57,12 @@ std::optional<NicModel> NicRssInfo::model(std::string* why) const {
         return fail(fmt::format("{} exposes no RSS key/RETA (ETHTOOL_GRSSH: {})", ifname,
                                 std::strerror(rxfh_errno)));
     auto k = ToeplitzKey::from_bytes(key);
-    if (!k) return fail(fmt::format("{}: RSS key of {} bytes is outside 40..60", ifname, key.size()));
+    if (!k)
+        return fail(fmt::format("{}: RSS key of {} bytes is outside 40..60", ifname, key.size()));
     const size_t n = reta.size();
     if (n < Reta::kMinSize || n > Reta::kMaxSize || (n & (n - 1)) != 0)
-        return fail(fmt::format("{}: RETA of {} entries is not a power of two in 4..65536", ifname, n));
+        return fail(
+            fmt::format("{}: RETA of {} entries is not a power of two in 4..65536", ifname, n));
     return NicModel{*k, Reta::from_entries(reta)};
 }
 
@@ -121,8 +123,9 @@ std::string describe_hash_fields(uint64_t f) {
         const char* name;
     };
     static constexpr Name kNames[] = {
-        {RXH_L2DA, "L2 dst"},        {RXH_VLAN, "VLAN"},          {RXH_L3_PROTO, "L3 proto"},
-        {RXH_IP_SRC, "IP src"},      {RXH_IP_DST, "IP dst"},      {RXH_L4_B_0_1, "L4 bytes 0-1"},
+        {RXH_L2DA, "L2 dst"},           {RXH_VLAN, "VLAN"},
+        {RXH_L3_PROTO, "L3 proto"},     {RXH_IP_SRC, "IP src"},
+        {RXH_IP_DST, "IP dst"},         {RXH_L4_B_0_1, "L4 bytes 0-1"},
         {RXH_L4_B_2_3, "L4 bytes 2-3"}, {uint64_t{static_cast<uint32_t>(RXH_DISCARD)}, "discard"},
     };
     std::string s;

@@ -15,9 +15,8 @@ namespace {
 
 void check_size(size_t size) {
     if (size < Reta::kMinSize || size > Reta::kMaxSize || (size & (size - 1)) != 0)
-        throw std::invalid_argument(
-            fmt::format("RETA size {} is not a power of two in [{}, {}]", size, Reta::kMinSize,
-                        Reta::kMaxSize));
+        throw std::invalid_argument(fmt::format("RETA size {} is not a power of two in [{}, {}]",
+                                                size, Reta::kMinSize, Reta::kMaxSize));
 }
 
 }  // namespace
@@ -49,7 +48,8 @@ Reta Reta::from_entries(std::vector<uint32_t> entries) {
 
 std::span<const uint32_t> Reta::indices_of(uint32_t queue) const {
     if (queue >= queue_count_) return {};
-    return {by_queue_.data() + by_queue_start_[queue], by_queue_.data() + by_queue_start_[queue + 1]};
+    return {by_queue_.data() + by_queue_start_[queue],
+            by_queue_.data() + by_queue_start_[queue + 1]};
 }
 
 NicModel NicModel::make_default(uint32_t queues, size_t reta_size) {

@@ -29,8 +29,8 @@ int hex_value(char c) {
 
 void check_input(const ToeplitzKey& key, size_t n) {
     if (n > key.max_input_bytes())
-        throw std::invalid_argument(fmt::format("Toeplitz input of {} bytes needs a key of {} bytes",
-                                                n, n + 4));
+        throw std::invalid_argument(
+            fmt::format("Toeplitz input of {} bytes needs a key of {} bytes", n, n + 4));
 }
 
 }  // namespace
@@ -69,7 +69,9 @@ std::optional<ToeplitzKey> ToeplitzKey::parse_hex(std::string_view text) {
     return from_bytes(out);
 }
 
-ToeplitzKey ToeplitzKey::microsoft() { return ToeplitzKey(); }
+ToeplitzKey ToeplitzKey::microsoft() {
+    return ToeplitzKey();
+}
 
 ToeplitzKey ToeplitzKey::symmetric() {
     std::array<uint8_t, 40> b{};
@@ -144,13 +146,13 @@ uint32_t hash_reference(const ToeplitzKey& key, const FlowTuple& t, bool with_po
     return toeplitz_reference(key, std::span<const uint8_t>(buf.data(), n));
 }
 
-ToeplitzHasher::ToeplitzHasher(const ToeplitzKey& key)
-    : key_(key), table_(key.max_input_bytes()) {
+ToeplitzHasher::ToeplitzHasher(const ToeplitzKey& key) : key_(key), table_(key.max_input_bytes()) {
     for (size_t pos = 0; pos < table_.size(); ++pos) {
         auto& row = table_[pos];
         // Windows of the 8 bits of this byte; value v is the XOR of those of its set bits.
         std::array<uint32_t, 8> w{};
-        for (size_t b = 0; b < 8; ++b) w[b] = key.window(pos * 8 + (7 - b));  // w[b]: bit value 1<<b
+        for (size_t b = 0; b < 8; ++b)
+            w[b] = key.window(pos * 8 + (7 - b));  // w[b]: bit value 1<<b
         row[0] = 0;
         for (size_t v = 1; v < 256; ++v) {
             const size_t low = static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(v)));

@@ -63,7 +63,9 @@ void check_connections(const std::string& host, const ConnectOptions& opt) {
     }
 }
 
-TEST(ConnectAligned, Ipv4LoopbackPreferredMethod) { check_connections("127.0.0.1", {}); }
+TEST(ConnectAligned, Ipv4LoopbackPreferredMethod) {
+    check_connections("127.0.0.1", {});
+}
 
 TEST(ConnectAligned, Ipv4LoopbackReuseAddrFallback) {
     ConnectOptions opt;

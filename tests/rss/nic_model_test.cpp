@@ -94,7 +94,9 @@ TEST(PortMatrix, KnownKeysHaveFullRank) {
 }
 
 // A key whose bits are all ones makes every column 0xffffffff: rank 1.
-ToeplitzKey all_ones_key() { return *ToeplitzKey::from_bytes(std::vector<uint8_t>(40, 0xff)); }
+ToeplitzKey all_ones_key() {
+    return *ToeplitzKey::from_bytes(std::vector<uint8_t>(40, 0xff));
+}
 
 // A key that is zero over the key bits the local port's columns use (IPv4: bits 80..127): every
 // syndrome is 0, rank 0.
@@ -152,7 +154,8 @@ TEST(Reachability, RankDeficientKeyReachesFewerQueuesAndItShows) {
         const auto rport = static_cast<uint16_t>(rng());
         std::set<uint32_t> brute;
         for (uint32_t p = 0; p < 65536; p += 7)  // a spread subset suffices: only 2 queues exist
-            brute.insert(test::reference_queue(model, local, static_cast<uint16_t>(p), remote, rport));
+            brute.insert(
+                test::reference_queue(model, local, static_cast<uint16_t>(p), remote, rport));
         const uint32_t c = hash_reference(model.key, reply_tuple(local, 0, remote, rport), true);
         const auto got = reachable_queues(model, m, c);
         EXPECT_EQ(std::set<uint32_t>(got.begin(), got.end()), brute);

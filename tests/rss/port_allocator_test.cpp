@@ -98,7 +98,8 @@ TEST(SyndromeIndex, PoolSizesOverTheFullPortSpace) {
     const PortMatrix m(model.key, Family::kV4, 7);
     const SyndromeIndex index(m, PortRange{0, 65535});
     for (uint32_t s = 0; s < 128; ++s) ASSERT_EQ(index.ports(s).size(), 512u);
-    const uint32_t c = hash_reference(model.key, reply_tuple(ip("10.0.0.1"), 0, ip("10.0.0.2"), 80), true);
+    const uint32_t c =
+        hash_reference(model.key, reply_tuple(ip("10.0.0.1"), 0, ip("10.0.0.2"), 80), true);
     for (uint32_t q = 0; q < 8; ++q) {
         size_t n = 0;
         for (uint32_t t : model.reta.indices_of(q)) n += index.ports(t ^ (c & 127)).size();
@@ -119,7 +120,8 @@ TEST(PortAllocator, PoolSizeIsWhatTheRetaPredicts) {
             const unsigned r = model.reta.log2_size();
             const IpAddress remote = test::random_ip(rng, Family::kV4);
             const auto rport = static_cast<uint16_t>(rng());
-            const uint32_t c = hash_reference(model.key, reply_tuple(local, 0, remote, rport), true);
+            const uint32_t c =
+                hash_reference(model.key, reply_tuple(local, 0, remote, rport), true);
             for (uint32_t q = 0; q < queues; ++q) {
                 Target t = a.target(remote, rport, q);
                 size_t predicted = model.reta.indices_of(q).size() << (16 - r);
@@ -161,7 +163,8 @@ TEST(PortAllocator, ExcludedPortsAreNeverHandedOut) {
     auto cfg = config(model, local, range);
     std::mt19937_64 rng(4);
     std::set<uint16_t> excluded;
-    for (int i = 0; i < 200; ++i) excluded.insert(static_cast<uint16_t>(range.lo + rng() % range.size()));
+    for (int i = 0; i < 200; ++i)
+        excluded.insert(static_cast<uint16_t>(range.lo + rng() % range.size()));
     cfg.excluded.assign(excluded.begin(), excluded.end());
     PortAllocator a(std::move(cfg));
     for (uint32_t q = 0; q < 2; ++q) {

@@ -33,7 +33,8 @@ inline ToeplitzKey random_key(std::mt19937_64& rng, size_t len) {
 // Queue of the reply traffic of local:lport -> remote:rport, by the bit-serial reference.
 inline uint32_t reference_queue(const NicModel& m, const IpAddress& local, uint16_t lport,
                                 const IpAddress& remote, uint16_t rport) {
-    return m.reta.queue_of_hash(hash_reference(m.key, reply_tuple(local, lport, remote, rport), true));
+    return m.reta.queue_of_hash(
+        hash_reference(m.key, reply_tuple(local, lport, remote, rport), true));
 }
 
 }  // namespace shunt::rss::test

@@ -35,7 +35,9 @@ constexpr Vector kVectors[] = {
      0x02d1feef},
 };
 
-FlowTuple tuple(const Vector& v) { return FlowTuple{ip(v.src), ip(v.dst), v.sport, v.dport}; }
+FlowTuple tuple(const Vector& v) {
+    return FlowTuple{ip(v.src), ip(v.dst), v.sport, v.dport};
+}
 
 TEST(Toeplitz, MicrosoftVerificationSuiteReference) {
     const ToeplitzKey key = ToeplitzKey::microsoft();
@@ -77,7 +79,8 @@ TEST(Toeplitz, ExtraVectors) {
 
 TEST(ToeplitzKey, ParsesEthtoolAndPlainHex) {
     const std::string plain = ToeplitzKey::microsoft().to_hex();
-    EXPECT_EQ(plain, "6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa");
+    EXPECT_EQ(plain,
+              "6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa");
     const auto a = ToeplitzKey::parse_hex(plain);
     ASSERT_TRUE(a);
     EXPECT_EQ(*a, ToeplitzKey::microsoft());
