@@ -268,6 +268,10 @@ struct PortRange {
     bool contains(uint16_t p) const { return p >= lo && p <= hi; }
 };
 
+// Local ports of this network namespace's TCP sockets (any state) bound to `local` or to the
+// wildcard address, from /proc/net/tcp{,6}: a snapshot to seed PortAllocator::Config::excluded.
+std::vector<uint16_t> tcp_ports_in_use(const IpAddress& local);
+
 // The ports of a range grouped by syndrome (CSR layout). Built in O(range + 2^r) with two table
 // lookups per port and a counting sort; no port is hashed.
 class SyndromeIndex {

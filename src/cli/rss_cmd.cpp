@@ -111,6 +111,7 @@ struct PortsOptions {
     uint32_t queue = 0;
     std::string range = "32768-60999";
     size_t count = 0;
+    bool exclude_in_use = false;
 };
 
 struct Prepared {
@@ -120,7 +121,7 @@ struct Prepared {
 };
 
 Prepared prepare(const ModelOptions& mo, const std::string& local, const std::string& remote,
-                 const std::string& range_text, uint32_t queue, bool shuffle) {
+                 const std::string& range_text, uint32_t queue, bool shuffle, bool exclude_in_use) {
     Prepared p;
     p.local = parse_ip(local, "--local");
     p.remote = parse_ip(remote, "--remote");
@@ -138,6 +139,7 @@ Prepared prepare(const ModelOptions& mo, const std::string& local, const std::st
     cfg.local = p.local;
     cfg.range = p.range;
     cfg.shuffle = shuffle;
+    if (exclude_in_use) cfg.excluded = tcp_ports_in_use(p.local);
     p.allocator = std::make_unique<PortAllocator>(std::move(cfg));
     return p;
 }
@@ -154,7 +156,7 @@ Prepared prepare(const ModelOptions& mo, const std::string& local, const std::st
 }
 
 void run_ports(const PortsOptions& o) {
-    Prepared p = prepare(o.model, o.local, o.remote, o.range, o.queue, false);
+    Prepared p = prepare(o.model, o.local, o.remote, o.range, o.queue, false, o.exclude_in_use);
     const Target t = p.allocator->target(p.remote, o.remote_port, o.queue);
     std::vector<uint16_t> ports;
     p.allocator->pool(t, ports);
@@ -176,10 +178,11 @@ struct ConnectCmdOptions {
     size_t count = 1;
     double hold = 0;
     bool no_port_range = false;
+    bool exclude_in_use = false;
 };
 
 void run_connect(const ConnectCmdOptions& o) {
-    Prepared p = prepare(o.model, o.local, o.remote, o.range, o.queue, true);
+    Prepared p = prepare(o.model, o.local, o.remote, o.range, o.queue, true, o.exclude_in_use);
     Target t = p.allocator->target(p.remote, o.remote_port, o.queue);
     if (p.allocator->pool_size(t) == 0) fail_empty_pool(p, t);
     ConnectOptions copt;
@@ -310,6 +313,8 @@ void add_rss_commands(CLI::App& app) {
         cmd->add_option("--remote-port", o->remote_port, "server port")->required();
         cmd->add_option("--queue", o->queue, "wanted RX queue")->required();
         cmd->add_option("--range", o->range, "local port range LO-HI")->capture_default_str();
+        cmd->add_flag("--exclude-in-use", o->exclude_in_use,
+                      "leave out ports of TCP sockets already bound to LOCAL (/proc/net/tcp)");
         cmd->add_option("--count", o->count, "print at most this many (0 = all)")
             ->capture_default_str();
         add_model_options(cmd, o->model);
@@ -327,6 +332,8 @@ void add_rss_commands(CLI::App& app) {
         cmd->add_option("--count", o->count, "connections to open")->capture_default_str();
         cmd->add_option("--hold", o->hold, "seconds to keep the connections open")
             ->capture_default_str();
+        cmd->add_flag("--exclude-in-use", o->exclude_in_use,
+                      "leave out ports of TCP sockets already bound to LOCAL (/proc/net/tcp)");
         cmd->add_flag("--no-port-range", o->no_port_range,
                       "bind with SO_REUSEADDR instead of IP_LOCAL_PORT_RANGE");
         add_model_options(cmd, o->model);

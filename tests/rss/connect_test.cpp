@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/tcp.hpp"
@@ -131,6 +132,28 @@ TEST(ConnectAligned, RefusedConnectionIsAnErrorAndReturnsThePort) {
     Target t = a.target(local, dead, 0);
     EXPECT_THROW(connect_aligned(a, t), std::system_error);
     for (uint32_t p = 42000; p <= 44047; ++p) ASSERT_FALSE(a.held(static_cast<uint16_t>(p)));
+}
+
+TEST(PortsInUse, SeesOurListenerAndConnection) {
+    Loopback srv("127.0.0.1");
+    UniqueFd client = tcp_connect("127.0.0.1", srv.port);
+    const uint16_t cport = local_port_of(client.get(), false);
+    const auto used = tcp_ports_in_use(ip("127.0.0.1"));
+    EXPECT_TRUE(std::binary_search(used.begin(), used.end(), srv.port));
+    EXPECT_TRUE(std::binary_search(used.begin(), used.end(), cport));
+    // Another address does not see 127.0.0.1's sockets (unless bound to the wildcard).
+    const auto other = tcp_ports_in_use(ip("127.0.0.2"));
+    EXPECT_FALSE(std::binary_search(other.begin(), other.end(), srv.port));
+
+    // Fed to the allocator, they are never handed out.
+    PortAllocator::Config c = loopback_config(ip("127.0.0.1"), true);
+    c.range = PortRange{std::min(srv.port, cport), std::max(srv.port, cport)};
+    c.excluded = used;
+    PortAllocator a(std::move(c));
+    for (uint32_t q = 0; q < 4; ++q) {
+        Target t = a.target(ip("127.0.0.1"), 80, q);
+        while (auto p = a.acquire(t)) ASSERT_TRUE(*p != srv.port && *p != cport);
+    }
 }
 
 }  // namespace

@@ -102,7 +102,8 @@ grep -q listening "$WORK/server.log" || die "server did not start: $(cat "$WORK/
 expected=0
 for q in $(seq 0 $((QUEUES - 1))); do
     C "$SHUNT" rss connect --local "$C4" --remote "$S4" --remote-port "$SRV_PORT" --queue "$q" \
-        --queues "$QUEUES" --count "$PER_QUEUE" --hold 30 >"$WORK/v4.$q" 2>"$WORK/v4.$q.err" &
+        --queues "$QUEUES" --count "$PER_QUEUE" --hold 30 --exclude-in-use \
+        >"$WORK/v4.$q" 2>"$WORK/v4.$q.err" &
     PIDS+=($!)
     C "$SHUNT" rss connect --local "$C6" --remote "$S6" --remote-port "$SRV_PORT" --queue "$q" \
         --queues "$QUEUES" --count "$PER_QUEUE" --hold 30 --no-port-range \
@@ -114,7 +115,8 @@ done
 # Clients without the allocator: socat binds ports that `shunt rss ports` printed for queue 2.
 SOCAT_Q=2
 C "$SHUNT" rss ports --local "$C4" --remote "$S4" --remote-port "$SRV_PORT" --queue "$SOCAT_Q" \
-    --queues "$QUEUES" --range 20000-29999 --count 3 >"$WORK/socat.ports" || die "rss ports"
+    --queues "$QUEUES" --range 20000-29999 --count 3 --exclude-in-use >"$WORK/socat.ports" ||
+    die "rss ports"
 [[ $(wc -l <"$WORK/socat.ports") -eq 3 ]] || die "rss ports printed $(wc -l <"$WORK/socat.ports") ports"
 while read -r p; do
     C socat -u SYSTEM:"sleep 30" "TCP:$S4:$SRV_PORT,bind=$C4:$p" 2>"$WORK/socat.$p.err" &
