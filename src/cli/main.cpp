@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("shunt ") + shunt::kVersion);
     app.require_subcommand(1);
     shunt::cli::add_clc_commands(app);
+    shunt::cli::add_cat_commands(app);
     shunt::cli::add_rss_commands(app);
     try {
         app.parse(argc, argv);

@@ -180,7 +180,8 @@ void Connection::check_tcp() {
     // set its close flag first; without one it died (or broke the protocol).
     if (n > 0) protocol_error_ = true;
     const CdcWord w = CdcWord::unpack(link_->local.cons_slot().load(kAcquire));
-    if (!(w.conn_flags & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort))) peer_died_ = true;
+    if (!(w.conn_flags & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort)) && !peer_died_.exchange(true))
+        Engine::instance().sweep_rundirs();  // the dead peer cannot clean up after itself
     tcp_eof_ = true;
 }
 

@@ -1,6 +1,7 @@
 #include "lo/engine.hpp"
 
 #include <cstdlib>
+#include <vector>
 
 namespace shunt::lo {
 
@@ -23,6 +24,15 @@ Result<std::shared_ptr<const Rundir>, std::string> Engine::rundir(const std::str
     auto shared = std::make_shared<const Rundir>(std::move(*r));
     rundirs_.emplace(key, shared);
     return shared;
+}
+
+void Engine::sweep_rundirs() {
+    std::vector<std::shared_ptr<const Rundir>> dirs;
+    {
+        std::lock_guard lock(mu_);
+        for (auto& [path, dir] : rundirs_) dirs.push_back(dir);
+    }
+    for (auto& d : dirs) d->sweep();
 }
 
 bool Engine::reserve_dmb() {

@@ -39,9 +39,13 @@ public:
     bool reserve_dmb();
     void release_dmb();
     void set_max_dmbs(uint64_t n) { max_dmbs_ = n; }
+    uint64_t live_dmbs() const { return live_dmbs_.load(); }
 
     // True the first time this process connects with the process `peer` (SMC first contact).
     bool first_contact(pid_t peer);
+
+    // Sweeps every rundir this process uses (after a peer died).
+    void sweep_rundirs();
 
     Counters& counters() { return counters_; }
     void count_fallback(bool server, uint32_t reason);

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -200,6 +201,25 @@ bool Rundir::has_live_listener(const IpPort& dest) const {
     }
     ::closedir(d);
     return found;
+}
+
+size_t Rundir::sweep() const {
+    namespace fs = std::filesystem;
+    size_t removed = 0;
+    std::error_code ec;
+    for (const auto& port : fs::directory_iterator(path_ + "/listen", ec)) {
+        for (const auto& entry : fs::directory_iterator(port.path(), ec)) {
+            UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC));
+            if (fd && ::flock(fd.get(), LOCK_SH | LOCK_NB) == 0 && ::unlink(entry.path().c_str()) == 0) ++removed;
+        }
+        ::rmdir(port.path().c_str());
+    }
+    // A handshake lasts at most its CLC timeout; an announcement a minute old is orphaned.
+    const auto cutoff = fs::file_time_type::clock::now() - std::chrono::seconds(60);
+    for (const auto& entry : fs::directory_iterator(path_ + "/conn", ec)) {
+        if (entry.last_write_time(ec) < cutoff && ::unlink(entry.path().c_str()) == 0) ++removed;
+    }
+    return removed;
 }
 
 std::string Rundir::announcement_path(const FourTuple& t) const {

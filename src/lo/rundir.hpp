@@ -81,6 +81,9 @@ public:
     bool has_live_listener(const IpPort& dest) const;
 
     Result<Announcement, int> announce(const FourTuple& t) const;
+    // Removes what dead processes left behind: registrations whose lock is free, and
+    // announcements older than any handshake can last. Returns the number removed.
+    size_t sweep() const;
     // Where a client with tuple t announces itself (also used by the server to find it).
     std::string announcement_path(const FourTuple& t) const;
 
