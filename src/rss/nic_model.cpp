@@ -31,6 +31,9 @@ Reta Reta::round_robin(size_t size, uint32_t queues) {
 
 Reta Reta::from_entries(std::vector<uint32_t> entries) {
     check_size(entries.size());
+    for (uint32_t q : entries)
+        if (q >= kMaxSize)
+            throw std::invalid_argument(fmt::format("RETA entry {} is not a queue", q));
     Reta r{Empty{}};
     r.entries_ = std::move(entries);
     r.log2_ = static_cast<unsigned>(__builtin_ctzll(r.entries_.size()));

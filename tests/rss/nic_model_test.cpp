@@ -38,6 +38,7 @@ TEST(Reta, RejectsSizesThatAreNotPowersOfTwoInRange) {
     EXPECT_THROW(Reta::round_robin(96, 4), std::invalid_argument);
     EXPECT_THROW(Reta::round_robin(131072, 4), std::invalid_argument);
     EXPECT_THROW(Reta::round_robin(128, 0), std::invalid_argument);
+    EXPECT_THROW(Reta::from_entries({0, 1, 2, 0xffffffffu}), std::invalid_argument);
     EXPECT_NO_THROW(Reta::round_robin(4, 4));
     EXPECT_NO_THROW(Reta::round_robin(65536, 64));
 }
