@@ -1,5 +1,7 @@
 #include "clc/transfer.hpp"
 
+#include "core/wait.hpp"
+
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -11,30 +13,16 @@
 namespace shunt::clc {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = WaitClock;
 using Fail = Unexpected<TransferError>;
 
 Fail fail(TransferError::Kind k, int err = 0) { return Fail{TransferError{k, err}}; }
 
-// Waits until fd is readable or the deadline passes. 0, or an errno / ETIMEDOUT.
-int wait_readable(int fd, Clock::time_point deadline) {
-    for (;;) {
-        const auto now = Clock::now();
-        if (now >= deadline) return ETIMEDOUT;
-        // Round up: poll() must not wake before the deadline and spin on a zero timeout.
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-        pollfd p{fd, POLLIN, 0};
-        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (n > 0) return 0;
-        if (n < 0 && errno != EINTR) return errno;
-    }
-}
-
 shunt::Result<size_t, TransferError> recv_until(int fd, uint8_t* buf, size_t want, int flags,
-                                                Clock::time_point deadline) {
+                                                Clock::time_point deadline, std::chrono::microseconds spin) {
     size_t have = 0;
     while (have < want) {
-        if (int e = wait_readable(fd, deadline)) {
+        if (int e = wait_readable(fd, deadline, spin)) {
             return e == ETIMEDOUT ? fail(TransferError::Kind::Timeout) : fail(TransferError::Kind::Io, e);
         }
         // A peek always restarts from the first byte; a read continues where it stopped.
@@ -86,14 +74,15 @@ int send_message(int fd, const Message& m) {
     return 0;
 }
 
-shunt::Result<Message, TransferError> receive_message(int fd, std::chrono::milliseconds timeout) {
+shunt::Result<Message, TransferError> receive_message(int fd, std::chrono::milliseconds timeout,
+                                                     std::chrono::microseconds spin) {
     const auto deadline = Clock::now() + timeout;
     std::array<uint8_t, kMaxMessageLen> buf;
-    auto peeked = recv_until(fd, buf.data(), kHeaderLen, MSG_PEEK, deadline);
+    auto peeked = recv_until(fd, buf.data(), kHeaderLen, MSG_PEEK, deadline, spin);
     if (!peeked) return Fail{peeked.error()};
     auto header = decode_header(std::span(buf.data(), kHeaderLen));
     if (!header) return Fail{TransferError{TransferError::Kind::Malformed, 0, header.error()}};
-    auto got = recv_until(fd, buf.data(), header->length, 0, deadline);
+    auto got = recv_until(fd, buf.data(), header->length, 0, deadline, spin);
     if (!got) return Fail{got.error()};
     auto msg = decode(std::span(buf.data(), header->length));
     if (!msg) return Fail{TransferError{TransferError::Kind::Malformed, 0, msg.error()}};

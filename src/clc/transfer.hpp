@@ -27,8 +27,9 @@ struct TransferError {
 // 0 on success, else an errno value.
 int send_message(int fd, const Message& m);
 
-// Waits at most `timeout` for one whole message. On Malformed from the header check, nothing has
-// been consumed from the socket.
-shunt::Result<Message, TransferError> receive_message(int fd, std::chrono::milliseconds timeout = kWaitTime);
+// Waits at most `timeout` (spinning for `spin` first) for one whole message. On Malformed from
+// the header check, nothing has been consumed from the socket.
+shunt::Result<Message, TransferError> receive_message(int fd, std::chrono::milliseconds timeout = kWaitTime,
+                                                     std::chrono::microseconds spin = {});
 
 }  // namespace shunt::clc

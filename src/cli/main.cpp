@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     shunt::cli::add_clc_commands(app);
     shunt::cli::add_cat_commands(app);
+    shunt::cli::add_bench_commands(app);
     shunt::cli::add_rss_commands(app);
     try {
         app.parse(argc, argv);

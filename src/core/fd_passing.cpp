@@ -1,9 +1,9 @@
 #include "core/fd_passing.hpp"
 
-#include <poll.h>
-
 #include <cerrno>
 #include <cstring>
+
+#include "core/wait.hpp"
 
 namespace shunt {
 
@@ -29,18 +29,13 @@ int send_with_fds(int sock, std::span<const uint8_t> data, std::span<const int> 
 }
 
 Result<ReceivedMessage, int> receive_with_fds(int sock, size_t max_data, size_t max_fds,
-                                              std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+                                              std::chrono::milliseconds timeout, std::chrono::microseconds spin) {
+    const auto deadline = WaitClock::now() + timeout;
     ReceivedMessage out;
     out.data.resize(max_data);
     std::vector<char> control(CMSG_SPACE(sizeof(int) * max_fds));
     for (;;) {
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return Unexpected{ETIMEDOUT};
-        pollfd p{sock, POLLIN, 0};
-        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (n < 0 && errno != EINTR) return Unexpected{errno};
-        if (n <= 0) continue;
+        if (int e = wait_readable(sock, deadline, spin)) return Unexpected{e};
         iovec iov{out.data.data(), out.data.size()};
         msghdr msg{};
         msg.msg_iov = &iov;

@@ -23,7 +23,7 @@ struct ReceivedMessage {
 // One message of at most max_data bytes and max_fds descriptors, within `timeout`.
 // Error: errno (ETIMEDOUT, ECONNRESET for EOF, EMSGSIZE if truncated or too many fds).
 Result<ReceivedMessage, int> receive_with_fds(int sock, size_t max_data, size_t max_fds,
-                                              std::chrono::milliseconds timeout);
+                                              std::chrono::milliseconds timeout, std::chrono::microseconds spin = {});
 
 Result<ucred, int> peer_credentials(int sock);
 

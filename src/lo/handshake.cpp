@@ -14,6 +14,7 @@
 #include "clc/transfer.hpp"
 #include "core/fd_passing.hpp"
 #include "core/random.hpp"
+#include "core/wait.hpp"
 #include "lo/engine.hpp"
 #include "lo/side_channel.hpp"
 #include "shunt/decline.hpp"
@@ -21,7 +22,7 @@
 namespace shunt::lo {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = WaitClock;
 using clc::AcceptConfirm;
 using clc::Decline;
 using clc::Proposal;
@@ -53,7 +54,7 @@ bool credentials_allowed(int unix_fd, pid_t* pid) {
     auto cred = peer_credentials(unix_fd);
     if (!cred) return false;
     *pid = cred->pid;
-    const uid_t me = ::geteuid();
+    static const uid_t me = ::geteuid();
     return cred->uid == me || cred->uid == 0 || me == 0;
 }
 
@@ -77,7 +78,7 @@ Result<LocalSide, uint32_t> make_local(size_t dmb_size) {
     auto budget = DmbBudget::take();
     if (!budget) return Unexpected{code(DeclineCode::MaxDmb)};
     uint64_t token;
-    do token = random_u64();
+    do token = quick_random_u64();
     while (token == 0);
     auto dmb = Dmb::create(dmb_size, token);
     if (!dmb) return Unexpected{code(DeclineCode::Mem)};
@@ -105,8 +106,9 @@ struct PeerSide {
     Dmb dmb;
     UniqueFd rx_wake, tx_wake;
 };
-std::optional<PeerSide> receive_buffers(int unix_fd, uint64_t token, size_t dmb_size, Clock::time_point deadline) {
-    auto got = receive_with_fds(unix_fd, kMaxSideMessage, kBufferFds, left(deadline));
+std::optional<PeerSide> receive_buffers(int unix_fd, uint64_t token, size_t dmb_size, Clock::time_point deadline,
+                                        std::chrono::microseconds spin) {
+    auto got = receive_with_fds(unix_fd, kMaxSideMessage, kBufferFds, left(deadline), spin);
     if (!got || got->fds.size() != kBufferFds) return std::nullopt;
     const auto b = decode_buffers(got->data);
     if (!b || b->token != token || b->dmb_size != dmb_size) return std::nullopt;
@@ -121,17 +123,6 @@ Link make_link(LocalSide local, PeerSide peer, bool first_contact, pid_t peer_pi
     local.dmb.close_fd();
     return Link{std::move(local.dmb), std::move(peer.dmb), std::move(local.rx_wake), std::move(local.tx_wake),
                 std::move(peer.rx_wake), std::move(peer.tx_wake), std::move(local.budget), first_contact, peer_pid};
-}
-
-// Waits until fd is readable (or hung up); false on timeout.
-bool wait_readable(int fd, Clock::time_point deadline) {
-    for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        const int n = ::poll(&p, 1, static_cast<int>(left(deadline).count()));
-        if (n > 0) return true;
-        if (n == 0) return false;
-        if (errno != EINTR) return false;
-    }
 }
 
 }  // namespace
@@ -158,13 +149,13 @@ HandshakeResult client_handshake(int tcp_fd, Announcement& ann, const FourTuple&
     const clc::LocalIdentity me{cfg.rundir->gid(), std::span(&cfg.ueid, 1)};
 
     // 1. The server reaches for our announcement once it has accepted the connection.
-    if (!wait_readable(ann.fd(), deadline)) return fallback(code(DeclineCode::TimeoutCl));
+    if (wait_readable(ann.fd(), deadline, cfg.spin) != 0) return fallback(code(DeclineCode::TimeoutCl));
     UniqueFd side(::accept4(ann.fd(), nullptr, nullptr, SOCK_CLOEXEC));
     ann.withdraw();
     if (!side) return fallback(code(DeclineCode::PeerNoSmc));
     pid_t peer_pid = 0;
     if (!credentials_allowed(side.get(), &peer_pid)) return fallback(code(DeclineCode::CnfErr));
-    auto hello_msg = receive_with_fds(side.get(), kMaxSideMessage, 0, left(deadline));
+    auto hello_msg = receive_with_fds(side.get(), kMaxSideMessage, 0, left(deadline), cfg.spin);
     if (!hello_msg) return fallback(code(DeclineCode::PeerNoSmc));
     const auto hello = decode_hello(hello_msg->data);
     if (!hello || !(hello->tuple == t)) return fallback(code(DeclineCode::CnfErr));
@@ -173,7 +164,7 @@ HandshakeResult client_handshake(int tcp_fd, Announcement& ann, const FourTuple&
     if (::send(side.get(), &kGo, 1, MSG_NOSIGNAL) != 1) return fallback(code(DeclineCode::PeerNoSmc));
     if (clc::send_message(tcp_fd, clc::loopback_proposal(me.gid, me.ueids)) != 0)
         return fallback(code(DeclineCode::IntErr));
-    auto reply = clc::receive_message(tcp_fd, left(deadline));
+    auto reply = clc::receive_message(tcp_fd, left(deadline), cfg.spin);
     if (!reply) {
         if (reply.error().kind == clc::TransferError::Kind::Closed) return fallback(code(DeclineCode::PeerDecl));
         return decline_and_fallback(tcp_fd, receive_failure(reply.error()));
@@ -187,7 +178,7 @@ HandshakeResult client_handshake(int tcp_fd, Announcement& ann, const FourTuple&
     const uint8_t size_code = clc::compress_dmbe_size(cfg.buffer_size);
     auto local = make_local(clc::dmbe_bytes(size_code));
     if (!local) return decline_and_fallback(tcp_fd, local.error());
-    auto peer = receive_buffers(side.get(), accept->dmb_token, clc::dmbe_bytes(accept->dmbe_size), deadline);
+    auto peer = receive_buffers(side.get(), accept->dmb_token, clc::dmbe_bytes(accept->dmbe_size), deadline, cfg.spin);
     if (!peer) return decline_and_fallback(tcp_fd, code(DeclineCode::ErrRtok));
     if (send_buffers(side.get(), *local) != 0) return decline_and_fallback(tcp_fd, code(DeclineCode::IntErr));
     AcceptConfirm confirm = clc::loopback_confirm(me.gid, accept->eid, {local->dmb.token(), size_code},
@@ -218,11 +209,11 @@ HandshakeResult server_handshake(int tcp_fd, const HandshakeConfig& cfg) {
     const auto hello = encode(Hello{t});
     if (send_with_fds(side.get(), hello, {}) != 0) return fallback(code(DeclineCode::PeerNoSmc));
     uint8_t go = 0;
-    if (!wait_readable(side.get(), deadline) || ::recv(side.get(), &go, 1, MSG_DONTWAIT) != 1 || go != kGo)
+    if (wait_readable(side.get(), deadline, cfg.spin) != 0 || ::recv(side.get(), &go, 1, MSG_DONTWAIT) != 1 || go != kGo)
         return fallback(code(DeclineCode::PeerNoSmc));
 
     // 2. The client has committed: a CLC Proposal follows on TCP.
-    auto msg = clc::receive_message(tcp_fd, left(deadline));
+    auto msg = clc::receive_message(tcp_fd, left(deadline), cfg.spin);
     if (!msg) {
         if (msg.error().kind == clc::TransferError::Kind::Closed) return fallback(code(DeclineCode::PeerDecl));
         return decline_and_fallback(tcp_fd, receive_failure(msg.error()));
@@ -245,7 +236,7 @@ HandshakeResult server_handshake(int tcp_fd, const HandshakeConfig& cfg) {
 
     // 3. Confirm, then the client's buffers. The client already counts the connection as
     // SMC-D, so a failure here cannot fall back: the connection is reset.
-    auto reply = clc::receive_message(tcp_fd, left(deadline));
+    auto reply = clc::receive_message(tcp_fd, left(deadline), cfg.spin);
     if (!reply) {
         if (reply.error().kind == clc::TransferError::Kind::Closed) return fallback(code(DeclineCode::PeerDecl));
         return decline_and_fallback(tcp_fd, receive_failure(reply.error()));
@@ -254,7 +245,7 @@ HandshakeResult server_handshake(int tcp_fd, const HandshakeConfig& cfg) {
     const auto* confirm = std::get_if<AcceptConfirm>(&*reply);
     HandshakeResult abort{std::nullopt, code(DeclineCode::SyncErr), 0, true};
     if (!confirm || clc::check_confirm(*confirm, accept, me) != 0) return abort;
-    auto peer = receive_buffers(side.get(), confirm->dmb_token, clc::dmbe_bytes(confirm->dmbe_size), deadline);
+    auto peer = receive_buffers(side.get(), confirm->dmb_token, clc::dmbe_bytes(confirm->dmbe_size), deadline, cfg.spin);
     if (!peer) {
         abort.reason = code(DeclineCode::ErrRtok);
         return abort;

@@ -36,6 +36,7 @@ struct HandshakeConfig {
     size_t buffer_size = 0;  // wanted DMB size, rounded to 16 KiB .. 1 MiB
     clc::Eid ueid{};
     std::chrono::milliseconds timeout{6000};
+    std::chrono::microseconds spin{0};  // busy-wait before each sleep, as on the data path
 };
 
 // Keeps one unit of the process's DMB budget while alive.

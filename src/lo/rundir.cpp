@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -113,9 +114,11 @@ bool entry_accepts(const std::string& content, const IpPort& dest, uint64_t netn
 }  // namespace
 
 uint64_t current_netns() {
-    struct stat st {};
-    if (::stat("/proc/self/ns/net", &st) < 0) return 0;
-    return st.st_ino;
+    static const uint64_t netns = [] {
+        struct stat st {};
+        return ::stat("/proc/self/ns/net", &st) < 0 ? uint64_t{0} : uint64_t{st.st_ino};
+    }();
+    return netns;
 }
 
 std::string Rundir::default_path() {
@@ -177,11 +180,29 @@ Result<Registration, int> Rundir::register_listener(const IpPort& bound) const {
     return Unexpected{ENOENT};
 }
 
+bool Rundir::known_listener_accepts(const IpPort& dest, uint64_t netns) const {
+    std::lock_guard lock(known_mu_);
+    for (auto it = known_.begin(); it != known_.end();) {
+        if (it->port != dest.port) {
+            ++it;
+        } else if (::flock(it->fd.get(), LOCK_SH | LOCK_NB) == 0) {
+            ::unlink(it->path.c_str());  // its listener is gone
+            it = known_.erase(it);
+        } else if (entry_accepts(it->content, dest, netns)) {
+            return true;
+        } else {
+            ++it;
+        }
+    }
+    return false;
+}
+
 bool Rundir::has_live_listener(const IpPort& dest) const {
+    const uint64_t netns = current_netns();
+    if (known_listener_accepts(dest, netns)) return true;
     const std::string dir = fmt::format("{}/listen/{}", path_, dest.port);
     DIR* d = ::opendir(dir.c_str());
     if (!d) return false;
-    const uint64_t netns = current_netns();
     bool found = false;
     while (dirent* e = ::readdir(d)) {
         if (e->d_name[0] == '.') continue;
@@ -194,9 +215,15 @@ bool Rundir::has_live_listener(const IpPort& dest) const {
         }
         char buf[4096];
         const ssize_t n = ::pread(fd.get(), buf, sizeof buf, 0);
-        if (n > 0 && entry_accepts(std::string(buf, static_cast<size_t>(n)), dest, netns)) {
-            found = true;
-            break;
+        if (n <= 0) continue;
+        std::string content(buf, static_cast<size_t>(n));
+        found = found || entry_accepts(content, dest, netns);
+        std::lock_guard lock(known_mu_);
+        const bool known = std::any_of(known_.begin(), known_.end(), [&](const KnownListener& k) { return k.path == path; });
+        if (!known) {
+            constexpr size_t kMaxKnown = 64;
+            if (known_.size() >= kMaxKnown) known_.erase(known_.begin());
+            known_.push_back({dest.port, path, std::move(fd), std::move(content)});
         }
     }
     ::closedir(d);

@@ -15,8 +15,10 @@
 //
 // The directory must belong to us and be closed to others (0700), or nothing is accelerated.
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "clc/builders.hpp"
 #include "core/inet.hpp"
@@ -67,6 +69,9 @@ private:
 
 class Rundir {
 public:
+    Rundir() = default;
+    Rundir(Rundir&& o) noexcept : path_(std::move(o.path_)), gid_(o.gid_), known_(std::move(o.known_)) {}
+
     // Opens (creating if needed) the rundir: `path` if not empty, else $SHUNT_RUNDIR, else
     // /run/shunt for root, $XDG_RUNTIME_DIR/shunt, or /tmp/shunt-$UID. Error: a sentence.
     static Result<Rundir, std::string> open(const std::string& path = "");
@@ -88,11 +93,24 @@ public:
     std::string announcement_path(const FourTuple& t) const;
 
 private:
+    // Registrations seen recently, kept open so that checking one is a single flock() probe
+    // instead of a directory scan.
+    struct KnownListener {
+        uint16_t port;
+        std::string path;
+        UniqueFd fd;
+        std::string content;
+    };
+    bool known_listener_accepts(const IpPort& dest, uint64_t netns) const;
+
     std::string path_;
     clc::Gid128 gid_;
+    mutable std::mutex known_mu_;
+    mutable std::vector<KnownListener> known_;
 };
 
-// This process's network namespace (inode of /proc/self/ns/net), 0 if unknown.
+// This process's network namespace (inode of /proc/self/ns/net), 0 if unknown. Read once: a
+// process that changes namespace (setns) keeps the first one's registrations.
 uint64_t current_netns();
 
 }  // namespace shunt::lo

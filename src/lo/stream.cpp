@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <map>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
@@ -56,6 +59,7 @@ Setup prepare(const Options& opt) {
     s.cfg.rundir = *rundir;
     s.cfg.buffer_size = opt.buffer_size;
     s.cfg.timeout = opt.clc_timeout;
+    s.cfg.spin = opt.spin;
     return s;
 }
 
@@ -72,7 +76,7 @@ std::unique_ptr<Connection> finish(UniqueFd tcp, bool server, HandshakeResult r,
 }
 
 // The source address the kernel would pick for `dest` (a UDP connect sends nothing).
-std::optional<IpPort> source_for(const sockaddr* dest, socklen_t len) {
+std::optional<IpPort> probe_source(const sockaddr* dest, socklen_t len) {
     UniqueFd udp(::socket(dest->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!udp || ::connect(udp.get(), dest, len) < 0) return std::nullopt;
     sockaddr_storage ss{};
@@ -81,6 +85,30 @@ std::optional<IpPort> source_for(const sockaddr* dest, socklen_t len) {
     if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = 0;
     else reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = 0;
     return IpPort::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+// probe_source, remembered for a second per destination address: routes rarely change, and the
+// kernel's own choice at connect() still wins (the handshake checks the real 4-tuple).
+std::optional<IpPort> source_for(const sockaddr* dest, socklen_t len) {
+    struct Entry {
+        std::optional<IpPort> src;
+        std::chrono::steady_clock::time_point at;
+    };
+    static std::mutex mu;
+    static std::map<std::array<uint8_t, 16>, Entry> cache;
+    const auto key = IpPort::from_sockaddr(dest);
+    if (!key) return std::nullopt;
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(mu);
+        auto it = cache.find(key->addr);
+        if (it != cache.end() && now - it->second.at < std::chrono::seconds(1)) return it->second.src;
+    }
+    auto src = probe_source(dest, len);
+    std::lock_guard lock(mu);
+    if (cache.size() > 1024) cache.clear();
+    cache[key->addr] = {src, now};
+    return src;
 }
 
 int connect_blocking(int fd, const sockaddr* sa, socklen_t len) {
