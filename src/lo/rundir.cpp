@@ -183,16 +183,14 @@ Result<Registration, int> Rundir::register_listener(const IpPort& bound) const {
 bool Rundir::known_listener_accepts(const IpPort& dest, uint64_t netns) const {
     std::lock_guard lock(known_mu_);
     for (auto it = known_.begin(); it != known_.end();) {
-        if (it->port != dest.port) {
+        if (it->port != dest.port || !entry_accepts(it->content, dest, netns)) {
             ++it;
-        } else if (::flock(it->fd.get(), LOCK_SH | LOCK_NB) == 0) {
-            ::unlink(it->path.c_str());  // its listener is gone
-            it = known_.erase(it);
-        } else if (entry_accepts(it->content, dest, netns)) {
-            return true;
-        } else {
-            ++it;
+            continue;
         }
+        UniqueFd fd(::open(it->path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (fd && ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) return true;  // locked: alive
+        if (fd) ::unlink(it->path.c_str());  // its listener is gone
+        it = known_.erase(it);
     }
     return false;
 }
@@ -223,7 +221,7 @@ bool Rundir::has_live_listener(const IpPort& dest) const {
         if (!known) {
             constexpr size_t kMaxKnown = 64;
             if (known_.size() >= kMaxKnown) known_.erase(known_.begin());
-            known_.push_back({dest.port, path, std::move(fd), std::move(content)});
+            known_.push_back({dest.port, path, std::move(content)});
         }
     }
     ::closedir(d);

@@ -93,12 +93,11 @@ public:
     std::string announcement_path(const FourTuple& t) const;
 
 private:
-    // Registrations seen recently, kept open so that checking one is a single flock() probe
-    // instead of a directory scan.
+    // Registrations seen recently, so that checking one is open+flock+close instead of a
+    // directory scan. No descriptor is kept: nothing stays open between connections.
     struct KnownListener {
         uint16_t port;
         std::string path;
-        UniqueFd fd;
         std::string content;
     };
     bool known_listener_accepts(const IpPort& dest, uint64_t netns) const;

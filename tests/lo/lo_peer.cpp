@@ -169,7 +169,15 @@ int main(int argc, char** argv) {
     }
     // Everything is closed: no descriptor, mapping or DMB may remain.
     const size_t fds_after = count_fds();
-    if (fds_after != fds_before) die(fmt::format("{} descriptors before, {} after", fds_before, fds_after));
+    if (fds_after != fds_before) {
+        std::string list;
+        for (int fd = 0; fd < 1024; ++fd) {
+            char target[512] = {};
+            if (::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), target, sizeof target - 1) > 0)
+                list += fmt::format(" {}={}", fd, target);
+        }
+        die(fmt::format("{} descriptors before, {} after:{}", fds_before, fds_after, list));
+    }
     if (size_t m = shared_mappings()) die(fmt::format("{} shunt-dmb mappings left", m));
     if (auto d = shunt::lo::Engine::instance().live_dmbs()) die(fmt::format("{} DMBs still counted", d));
     fmt::print("clean: no descriptor, mapping or buffer left\n");
