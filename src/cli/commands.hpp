@@ -6,5 +6,6 @@ namespace shunt::cli {
 void add_clc_commands(CLI::App& app);
 void add_cat_commands(CLI::App& app);
 void add_bench_commands(CLI::App& app);
+void add_stat_commands(CLI::App& app);
 void add_rss_commands(CLI::App& app);
 }

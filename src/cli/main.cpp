@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     shunt::cli::add_clc_commands(app);
     shunt::cli::add_cat_commands(app);
     shunt::cli::add_bench_commands(app);
+    shunt::cli::add_stat_commands(app);
     shunt::cli::add_rss_commands(app);
     try {
         app.parse(argc, argv);

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/inet.hpp"
 #include "lo/engine.hpp"
 
 namespace shunt::lo {
@@ -86,12 +87,43 @@ const char* to_string(SmcState s) {
 }
 
 Connection::Connection(UniqueFd tcp, bool server, uint32_t reason, uint32_t peer_reason)
-    : tcp_(std::move(tcp)), server_(server), reason_(reason), peer_reason_(peer_reason) {}
+    : tcp_(std::move(tcp)), server_(server), reason_(reason), peer_reason_(peer_reason) {
+    fill_slot();
+}
 
 Connection::Connection(UniqueFd tcp, bool server, Link link, std::chrono::microseconds spin)
-    : tcp_(std::move(tcp)), server_(server), link_(std::move(link)), spin_(spin) {}
+    : tcp_(std::move(tcp)), server_(server), link_(std::move(link)), spin_(spin) {
+    fill_slot();
+}
 
-Connection::~Connection() { close(); }
+Connection::~Connection() {
+    close();
+    StatsRegion::instance().release(slot_);
+}
+
+void Connection::fill_slot() {
+    slot_ = StatsRegion::instance().acquire();
+    if (!slot_) return;
+    const auto local = local_endpoint(tcp_.get()).value_or(IpPort{});
+    const auto peer = peer_endpoint(tcp_.get()).value_or(IpPort{});
+    std::memcpy(slot_->local_addr, local.addr.data(), 16);
+    std::memcpy(slot_->peer_addr, peer.addr.data(), 16);
+    slot_->local_port = local.port;
+    slot_->peer_port = peer.port;
+    slot_->smcd = link_.has_value();
+    slot_->server = server_;
+    slot_->reason = reason_;
+    slot_->peer_reason = peer_reason_;
+    slot_->rx_ring = link_ ? link_->local.ring_size() : 0;
+    slot_->tx_ring = link_ ? link_->peer.ring_size() : 0;
+    slot_->local_token = link_ ? link_->local.token() : 0;
+    slot_->peer_token = link_ ? link_->peer.token() : 0;
+    for (auto* a : {&slot_->rx_consumed, &slot_->rx_peer_produced, &slot_->tx_produced, &slot_->tx_peer_consumed})
+        a->store(0, kRelaxed);
+    for (auto* a : {&slot_->sent_flags, &slot_->got_flags, &slot_->peer_died, &slot_->closed}) a->store(0, kRelaxed);
+    slot_->gen.fetch_add(1, std::memory_order_release);  // even again: complete
+    slot_->in_use.store(1, std::memory_order_release);
+}
 
 void Connection::set_nonblocking(bool on) {
     nonblocking_ = on;
@@ -187,6 +219,10 @@ void Connection::check_tcp() {
 
 Connection::PeerEnd Connection::peer_end() {
     const CdcWord w = CdcWord::unpack(link_->local.cons_slot().load(kAcquire));
+    if (slot_) {
+        slot_->got_flags.store(w.conn_flags, kRelaxed);
+        slot_->peer_died.store(peer_died_, kRelaxed);
+    }
     if (w.conn_flags & conn_flag::kPeerConnAbort || protocol_error_) return PeerEnd::Aborted;
     if (w.conn_flags & conn_flag::kPeerConnClosed) return PeerEnd::Closed;
     if (peer_died_) {
@@ -213,6 +249,7 @@ void Connection::publish_cons_word(std::optional<Cursor> cursor, uint8_t set_pro
     cons_word_.prod_flags = static_cast<uint8_t>((cons_word_.prod_flags | set_prod) & ~clear_prod);
     cons_word_.conn_flags |= set_conn;
     link_->peer.cons_slot().store(cons_word_.pack(), kSeqCst);
+    if (slot_) slot_->sent_flags.store(cons_word_.conn_flags, kRelaxed);
 }
 
 void Connection::after_consume(bool force) {
@@ -256,6 +293,10 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt) {
             const size_t n = ring_copy<false>(local.ring(), ring, consumed_.count, iov, iovcnt, at, *avail);
             consumed_ = cursor_add(consumed_, static_cast<uint32_t>(n), ring);
             consumed_word_.store(pack_cursor(consumed_), kRelaxed);
+            if (slot_) {
+                slot_->rx_consumed.store(pack_cursor(consumed_), kRelaxed);
+                slot_->rx_peer_produced.store(prod.pack(), kRelaxed);
+            }
             auto& c = Engine::instance().counters();
             c.rx_bytes.fetch_add(n, kRelaxed);
             c.rx_calls.fetch_add(1, kRelaxed);
@@ -338,6 +379,10 @@ ssize_t Connection::smcd_write(const iovec* iov, int iovcnt) {
             produced_ = cursor_add(produced_, static_cast<uint32_t>(n), ring);
             peer.prod_slot().store(pack_cursor(produced_), kSeqCst);
             done += n;
+            if (slot_) {
+                slot_->tx_produced.store(pack_cursor(produced_), kRelaxed);
+                slot_->tx_peer_consumed.store(pack_cursor(reader.cursor), kRelaxed);
+            }
             if (tx_armed_) {
                 tx_armed_ = false;
                 link_->local.meta()->writer_wants_signal.store(0, kRelaxed);
@@ -404,6 +449,7 @@ int Connection::shutdown(int how) {
 
 void Connection::close() {
     if (closed_.exchange(true)) return;
+    if (slot_) slot_->closed.store(1, kRelaxed);
     if (link_) {
         const bool already = sent_conn_flags() & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort);
         if (!already && !peer_died_) {
@@ -427,12 +473,10 @@ uint8_t Connection::sent_conn_flags() const {
     return cons_word_.conn_flags;
 }
 
-SmcState Connection::state() const {
-    if (!link_) return closed_ ? SmcState::Closed : SmcState::Active;
-    const uint8_t sent = sent_conn_flags();
-    const uint8_t got = CdcWord::unpack(link_->local.cons_slot().load(kAcquire)).conn_flags;
+SmcState derive_state(bool smcd, bool closed, uint8_t sent, uint8_t got, bool peer_died) {
     using namespace conn_flag;
-    if (got & kPeerConnAbort || peer_died_) return closed_ ? SmcState::Closed : SmcState::ProcessAbort;
+    if (!smcd) return closed ? SmcState::Closed : SmcState::Active;
+    if (got & kPeerConnAbort || peer_died) return closed ? SmcState::Closed : SmcState::ProcessAbort;
     if (sent & kPeerConnAbort) return SmcState::PeerAbortWait;
     const bool sent_closed = sent & kPeerConnClosed, got_closed = got & kPeerConnClosed;
     const bool sent_done = sent & kPeerDoneWriting, got_done = got & kPeerDoneWriting;
@@ -442,6 +486,11 @@ SmcState Connection::state() const {
     if (sent_done) return got_done ? SmcState::AppCloseWait2 : SmcState::PeerCloseWait1;
     if (got_done) return SmcState::AppCloseWait1;
     return SmcState::Active;
+}
+
+SmcState Connection::state() const {
+    const uint8_t got = link_ ? CdcWord::unpack(link_->local.cons_slot().load(kAcquire)).conn_flags : 0;
+    return derive_state(link_.has_value(), closed_, link_ ? sent_conn_flags() : 0, got, peer_died_);
 }
 
 ConnectionInfo Connection::info() const {

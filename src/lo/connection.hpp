@@ -27,6 +27,7 @@
 
 #include "core/unique_fd.hpp"
 #include "lo/handshake.hpp"
+#include "lo/stats_region.hpp"
 
 namespace shunt::lo {
 
@@ -46,6 +47,8 @@ enum class SmcState {
     ProcessAbort = 27,
 };
 const char* to_string(SmcState s);
+// The state from what each side has signalled (RFC 7609 close: active, passive, abort).
+SmcState derive_state(bool smcd, bool closed, uint8_t sent_flags, uint8_t got_flags, bool peer_died);
 
 struct ConnectionInfo {
     bool smcd = false;
@@ -104,6 +107,8 @@ private:
     UniqueFd tcp_;
     bool server_;
     uint32_t reason_ = 0, peer_reason_ = 0;
+    ConnSlot* slot_ = nullptr;  // our line in `shunt stat`
+    void fill_slot();
     std::optional<Link> link_;
     std::chrono::microseconds spin_{0};
     bool nonblocking_ = false;

@@ -50,15 +50,4 @@ bool Engine::first_contact(pid_t peer) {
     return peers_.insert(peer).second;
 }
 
-void Engine::count_fallback(bool server, uint32_t reason) {
-    (server ? counters_.server_fallback : counters_.client_fallback).fetch_add(1);
-    std::lock_guard lock(mu_);
-    ++fallbacks_[server][reason];
-}
-
-std::map<uint32_t, uint64_t> Engine::fallback_reasons(bool server) const {
-    std::lock_guard lock(mu_);
-    return fallbacks_[server];
-}
-
 }  // namespace shunt::lo

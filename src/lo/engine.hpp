@@ -1,6 +1,6 @@
 #pragma once
 // Process-wide state of the lo transport: the rundir(s) in use, the DMB budget, the peers met
-// so far (first contact), and the counters behind `shunt stats`.
+// so far (first contact).
 #include <sys/types.h>
 
 #include <atomic>
@@ -13,19 +13,9 @@
 
 #include "core/result.hpp"
 #include "lo/rundir.hpp"
+#include "lo/stats_region.hpp"
 
 namespace shunt::lo {
-
-// Counters in the spirit of `smcd stats`.
-struct Counters {
-    std::atomic<uint64_t> client_smcd{0}, server_smcd{0};
-    std::atomic<uint64_t> client_fallback{0}, server_fallback{0};
-    std::atomic<uint64_t> handshake_errors{0};
-    std::atomic<uint64_t> tx_bytes{0}, rx_bytes{0};
-    std::atomic<uint64_t> tx_calls{0}, rx_calls{0};
-    std::atomic<uint64_t> tx_buffer_full{0};
-    std::atomic<uint64_t> wakeups_sent{0};
-};
 
 class Engine {
 public:
@@ -47,19 +37,17 @@ public:
     // Sweeps every rundir this process uses (after a peer died).
     void sweep_rundirs();
 
-    Counters& counters() { return counters_; }
-    void count_fallback(bool server, uint32_t reason);
-    std::map<uint32_t, uint64_t> fallback_reasons(bool server) const;
+    // Counters and fallback reasons live in the process's stats region (`shunt stats`).
+    Counters& counters() { return StatsRegion::instance().counters(); }
+    void count_fallback(bool server, uint32_t reason) { StatsRegion::instance().count_fallback(server, reason); }
 
 private:
     Engine();
     mutable std::mutex mu_;
     std::map<std::string, std::shared_ptr<const Rundir>> rundirs_;
     std::set<pid_t> peers_;
-    std::map<uint32_t, uint64_t> fallbacks_[2];
     std::atomic<uint64_t> live_dmbs_{0};
     std::atomic<uint64_t> max_dmbs_;
-    Counters counters_;
 };
 
 }  // namespace shunt::lo
