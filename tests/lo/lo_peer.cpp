@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "lo/engine.hpp"
+#include "lo/stats_region.hpp"
 #include "shunt/decline.hpp"
 #include "shunt/lo.hpp"
 
@@ -150,6 +151,8 @@ int main(int argc, char** argv) {
         else die("unknown option " + k);
     }
     const auto opt = shunt::lo::Options::from_env();
+    // The process's stats region is one memfd per process, made on first use: count from there.
+    shunt::lo::StatsRegion::instance();
     const size_t fds_before = count_fds();
     {
         std::vector<Stream> conns;
