@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: installs what shunt needs, builds it, and runs the demo.
-# Today that is the SMC-D v2 CLC handshake over real TCP loopback; the side-by-side benchmark
-# against plain TCP takes its place when the lo transport lands.
+# The main job on a fresh machine: installs what shunt needs, builds it, shows the CLC handshake
+# on the wire, and runs shunt lo side by side with TCP loopback and a UNIX socket.
+# (Real unmodified programs under `shunt run` join the comparison when the preload lands.)
+# SHUNT_DEMO_RUNS sets the repetitions (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,4 +13,7 @@ cmake --build --preset release -j"$(nproc)"
 shunt=build/release/bin/shunt
 "$shunt" --version
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo; echo "== SMC-D v2 CLC handshake over TCP loopback (tshark decodes these as SMCv2)"
 "$shunt" clc demo --port "$port"
+echo; echo "== shunt lo vs TCP vs UNIX socket (two processes on different CPUs)"
+"$shunt" bench lo --runs "${SHUNT_DEMO_RUNS:-3}" --iters 10000 --stream-bytes $((512 << 20)) --conns 200

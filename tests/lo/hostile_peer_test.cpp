@@ -17,43 +17,16 @@
 #include "lo/engine.hpp"
 #include "lo/side_channel.hpp"
 #include "shunt/decline.hpp"
+#include "fake_client.hpp"
 #include "test_support.hpp"
 
 namespace shunt::lo {
 namespace {
 
+using test::FakeClient;
 using test::options_for;
 using test::TempRundir;
 constexpr uint32_t code(DeclineCode c) { return static_cast<uint32_t>(c); }
-
-// A client that follows the rendezvous faithfully up to the point where it sends `clc_bytes`
-// instead of a proper Proposal.
-struct FakeClient {
-    UniqueFd tcp;
-    UniqueFd side;
-    FakeClient(const Rundir& rundir, uint16_t port) {
-        tcp.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_in src{};
-        src.sin_family = AF_INET;
-        src.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::bind(tcp.get(), reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
-        const FourTuple t{*local_endpoint(tcp.get()), *IpPort::parse("127.0.0.1", port)};
-        auto ann = rundir.announce(t);
-        EXPECT_TRUE(ann);
-        sockaddr_in dst{};
-        dst.sin_family = AF_INET;
-        dst.sin_port = htons(port);
-        dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::connect(tcp.get(), reinterpret_cast<sockaddr*>(&dst), sizeof dst), 0);
-        pollfd p{ann->fd(), POLLIN, 0};
-        EXPECT_EQ(::poll(&p, 1, 5000), 1);
-        side.reset(::accept4(ann->fd(), nullptr, nullptr, SOCK_CLOEXEC));
-        auto hello = receive_with_fds(side.get(), kMaxSideMessage, 0, std::chrono::milliseconds(5000));
-        EXPECT_TRUE(hello);
-        const char go = 'G';
-        EXPECT_EQ(::send(side.get(), &go, 1, 0), 1);
-    }
-};
 
 TEST(LoHostilePeer, MalformedProposalIsDeclinedAndTheConnectionStaysTcp) {
     TempRundir dir;

@@ -8,8 +8,14 @@
 //                 no descriptor and no shared mapping is left
 //         flood   writes until the connection fails       } for kill tests: print how the
 //         drain   reads until the connection ends         } connection ended ("ended: ...")
+//         abort   the server sends 1 KiB the client never reads; the client closes (an RFC 7609
+//                 abort) and the server's next read must fail with ECONNRESET
+//         malformed  (client) follow the rendezvous, then send a malformed CLC Proposal; expect
+//                 a Decline, then hold the connection open for --hold seconds
+//         hold    (server) accept and read until EOF
 // It prints "mode: SMCD|TCP" for the first connection and exits 0 when every check held.
 #include <dirent.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +29,10 @@
 
 #include <fmt/format.h>
 
+#include "clc/builders.hpp"
+#include "clc/transfer.hpp"
+#include "core/tcp.hpp"
+#include "fake_client.hpp"
 #include "lo/engine.hpp"
 #include "lo/stats_region.hpp"
 #include "shunt/decline.hpp"
@@ -37,6 +47,7 @@ struct Args {
     uint16_t port = 0;
     int conns = 1;
     uint64_t bytes = 1 << 20;
+    int hold = 0;
 };
 
 uint8_t pattern(uint64_t seed, uint64_t pos) {
@@ -129,9 +140,45 @@ int run(const Args& a, std::vector<Stream>& conns) {
         while ((r = conns[0].read(buf.data(), buf.size())) > 0) {
         }
         fmt::print("ended: {}\n", ending(r));
+    } else if (a.mode == "abort") {
+        Stream& s = conns[0];
+        if (server) {
+            std::vector<uint8_t> kib(1024, 0x41);
+            if (s.write(kib.data(), kib.size()) != 1024) die("write");
+            char c;
+            const ssize_t r = s.read(&c, 1);
+            fmt::print("ended: {}\n", ending(r));
+        } else {
+            pollfd p{s.poll_fd(), POLLIN, 0};
+            if (::poll(&p, 1, 5000) != 1) die("no data arrived");
+            s.close();  // with 1 KiB unread: abort
+            fmt::print("closed with unread data\n");
+        }
+    } else if (a.mode == "hold") {
+        char c;
+        while (conns[0].read(&c, 1) > 0) {
+        }
+        fmt::print("ended\n");
     } else {
         die("unknown mode " + a.mode);
     }
+    return 0;
+}
+
+// A client that breaks the protocol on purpose (see fake_client.hpp).
+int malformed_client(const Args& a) {
+    auto rundir = shunt::lo::Engine::instance().rundir(shunt::lo::Options::from_env().rundir);
+    if (!rundir) die(rundir.error());
+    shunt::test::FakeClient fake(**rundir, a.port);
+    const shunt::clc::Eid ueid[] = {shunt::clc::pad_blank("SHUNT")};
+    auto bad = shunt::clc::encode(shunt::clc::loopback_proposal((*rundir)->gid(), ueid));
+    bad[51] = 0x99;  // v2 extension offset pointing nowhere
+    shunt::write_all(fake.tcp.get(), bad.data(), bad.size());
+    auto reply = shunt::clc::receive_message(fake.tcp.get(), std::chrono::milliseconds(5000));
+    if (!reply || !std::holds_alternative<shunt::clc::Decline>(*reply)) die("expected a Decline");
+    fmt::print("declined: {}\n", shunt::decline_name(std::get<shunt::clc::Decline>(*reply).diagnosis));
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::seconds(a.hold));
     return 0;
 }
 
@@ -148,8 +195,10 @@ int main(int argc, char** argv) {
         else if (k == "--port-file") a.port_file = v;
         else if (k == "--conns") a.conns = std::stoi(v);
         else if (k == "--bytes") a.bytes = std::stoull(v);
+        else if (k == "--hold") a.hold = std::stoi(v);
         else die("unknown option " + k);
     }
+    if (a.role == "client" && a.mode == "malformed") return malformed_client(a);
     const auto opt = shunt::lo::Options::from_env();
     // The process's stats region is one memfd per process, made on first use: count from there.
     shunt::lo::StatsRegion::instance();

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `shunt stat` lists live connections with their mode and, for fallbacks, the reason: SMCD, a
-# plain TCP peer (PEERNOSMC), and a peer from another rundir's GID (NOSMCD2DEV, and PEERDECL on
-# the side that was declined). `shunt stats --json` counts them.
+# plain TCP peer (PEERNOSMC), a peer from another rundir's GID (NOSMCD2DEV, and PEERDECL on
+# the side that was declined), and a peer sending a malformed Proposal (SYNCERR). `shunt stats --json` counts them.
 set -euo pipefail
-shunt=${1:?shunt}
+shunt=${1:?shunt}; peer=${2:?lo_peer}
 . "$(dirname "$0")/lib.sh"
 export SHUNT_RUNDIR=$tmp/run
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -27,16 +27,22 @@ p3=$(free_port)
 sleep 0.3
 mv "$SHUNT_RUNDIR/gid" "$SHUNT_RUNDIR/gid.before"
 (hold | "$shunt" cat 127.0.0.1 "$p3" > /dev/null 2>&1) & pids+=("$!")
+# 4. a client that sends a malformed Proposal: SYNCERR on the server's side.
+p4=$(free_port)
+(hold | "$shunt" cat -l 127.0.0.1 "$p4" > /dev/null 2>&1) & pids+=("$!")
+sleep 0.3
+"$peer" client --port "$p4" --mode malformed --hold 6 > "$tmp/malformed.out" 2>&1 & pids+=("$!")
 sleep 0.7
+expect_in "$tmp/malformed.out" "declined: SYNCERR"
 
 "$shunt" stat > "$tmp/stat.out"
 "$shunt" stat --json > "$tmp/stat.json"
 "$shunt" stats --json > "$tmp/stats.json"
 cat "$tmp/stat.out"
-python3 - "$tmp/stat.json" "$tmp/stats.json" "$p1" "$p2" "$p3" <<'PY'
+python3 - "$tmp/stat.json" "$tmp/stats.json" "$p1" "$p2" "$p3" "$p4" <<'PY'
 import json, sys
 conns = json.load(open(sys.argv[1])); stats = json.load(open(sys.argv[2]))
-p1, p2, p3 = (int(p) for p in sys.argv[3:6])
+p1, p2, p3, p4 = (int(p) for p in sys.argv[3:7])
 def find(port, role):
     key = "local" if role == "server" else "peer"
     return [c for c in conns if c["role"] == role and c[key].endswith(f":{port}")]
@@ -51,6 +57,7 @@ check("plain client: server reason", [c["fallback_name"] for c in find(p2, "serv
 check("other GID: server reason", [c["fallback_name"] for c in find(p3, "server")], ["NOSMCD2DEV"])
 check("other GID: client reason", [c["fallback_name"] for c in find(p3, "client")], ["PEERDECL"])
 check("other GID: client sees peer's code", [c["peer_reason"] for c in find(p3, "client")], [0x03030007])
+check("malformed Proposal: server reason", [c["fallback_name"] for c in find(p4, "server")], ["SYNCERR"])
 reasons = {(r["side"], r["name"]): r["count"] for r in stats["fallback_reasons"]}
 check("stats: server NOSMCD2DEV", reasons.get(("server", "NOSMCD2DEV"), 0) >= 1, True)
 check("stats: server PEERNOSMC", reasons.get(("server", "PEERNOSMC"), 0) >= 1, True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Two real processes over shunt lo: 1 GiB each way at once with every byte checked, 256
-# connections open at once with nothing leaked, and the fallbacks (separate rundirs, plain TCP
+# Two real processes over shunt lo: 1 GiB each way at once with every byte checked (each side
+# half-closes and reads to EOF), 256 connections open at once with nothing leaked, an abort, and the fallbacks (separate rundirs, plain TCP
 # peers on either side) carrying exactly the application's bytes.
 set -euo pipefail
 peer=${1:?lo_peer}; shunt=${2:?shunt}
@@ -35,6 +35,11 @@ for side in server client; do
 done
 [ "$(rundir_files "$SHUNT_RUNDIR")" -eq 0 ] || { find "$SHUNT_RUNDIR"; fail "rundir entries left"; }
 pass "256 connections at once: no descriptor, mapping, buffer or rundir entry left"
+
+run_pair abort
+expect_in "$tmp/client.out" "closed with unread data"
+expect_in "$tmp/server.out" "ended: reset"
+pass "close with unread data is an abort: the peer's read fails with ECONNRESET"
 
 # Separate rundirs: different hosts as far as shunt knows, so plain TCP, same bytes.
 rm -f "$tmp/port"
