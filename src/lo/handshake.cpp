@@ -119,6 +119,21 @@ std::optional<PeerSide> receive_buffers(int unix_fd, uint64_t token, size_t dmb_
     return PeerSide{std::move(*dmb), std::move(got->fds[1]), std::move(got->fds[2])};
 }
 
+// The next CLC message if it is not a Decline, or how the handshake ends instead.
+struct Received {
+    std::optional<clc::Message> msg;
+    HandshakeResult end;
+};
+Received receive_clc(int tcp_fd, Clock::time_point deadline, const HandshakeConfig& cfg) {
+    auto m = clc::receive_message(tcp_fd, left(deadline), cfg.spin);
+    if (!m) {
+        if (m.error().kind == clc::TransferError::Kind::Closed) return {std::nullopt, fallback(code(DeclineCode::PeerDecl))};
+        return {std::nullopt, decline_and_fallback(tcp_fd, receive_failure(m.error()))};
+    }
+    if (const auto* d = std::get_if<Decline>(&*m)) return {std::nullopt, fallback(code(DeclineCode::PeerDecl), d->diagnosis)};
+    return {std::move(*m), {}};
+}
+
 Link make_link(LocalSide local, PeerSide peer, bool first_contact, pid_t peer_pid) {
     local.dmb.close_fd();
     return Link{std::move(local.dmb), std::move(peer.dmb), std::move(local.rx_wake), std::move(local.tx_wake),
@@ -164,13 +179,9 @@ HandshakeResult client_handshake(int tcp_fd, Announcement& ann, const FourTuple&
     if (::send(side.get(), &kGo, 1, MSG_NOSIGNAL) != 1) return fallback(code(DeclineCode::PeerNoSmc));
     if (clc::send_message(tcp_fd, clc::loopback_proposal(me.gid, me.ueids)) != 0)
         return fallback(code(DeclineCode::IntErr));
-    auto reply = clc::receive_message(tcp_fd, left(deadline), cfg.spin);
-    if (!reply) {
-        if (reply.error().kind == clc::TransferError::Kind::Closed) return fallback(code(DeclineCode::PeerDecl));
-        return decline_and_fallback(tcp_fd, receive_failure(reply.error()));
-    }
-    if (const auto* d = std::get_if<Decline>(&*reply)) return fallback(code(DeclineCode::PeerDecl), d->diagnosis);
-    const auto* accept = std::get_if<AcceptConfirm>(&*reply);
+    Received reply = receive_clc(tcp_fd, deadline, cfg);
+    if (!reply.msg) return std::move(reply.end);
+    const auto* accept = std::get_if<AcceptConfirm>(&*reply.msg);
     if (!accept || accept->type != clc::MsgType::Accept) return decline_and_fallback(tcp_fd, code(DeclineCode::SyncErr));
     if (uint32_t c = clc::check_accept(*accept, me)) return decline_and_fallback(tcp_fd, c);
 
@@ -213,13 +224,9 @@ HandshakeResult server_handshake(int tcp_fd, const HandshakeConfig& cfg) {
         return fallback(code(DeclineCode::PeerNoSmc));
 
     // 2. The client has committed: a CLC Proposal follows on TCP.
-    auto msg = clc::receive_message(tcp_fd, left(deadline), cfg.spin);
-    if (!msg) {
-        if (msg.error().kind == clc::TransferError::Kind::Closed) return fallback(code(DeclineCode::PeerDecl));
-        return decline_and_fallback(tcp_fd, receive_failure(msg.error()));
-    }
-    if (const auto* d = std::get_if<Decline>(&*msg)) return fallback(code(DeclineCode::PeerDecl), d->diagnosis);
-    const auto* proposal = std::get_if<Proposal>(&*msg);
+    Received msg = receive_clc(tcp_fd, deadline, cfg);
+    if (!msg.msg) return std::move(msg.end);
+    const auto* proposal = std::get_if<Proposal>(&*msg.msg);
     if (!proposal) return decline_and_fallback(tcp_fd, code(DeclineCode::SyncErr));
     const auto choice = clc::choose_on_proposal(*proposal, me);
     if (const uint32_t* c = std::get_if<uint32_t>(&choice)) return decline_and_fallback(tcp_fd, *c);
@@ -236,13 +243,9 @@ HandshakeResult server_handshake(int tcp_fd, const HandshakeConfig& cfg) {
 
     // 3. Confirm, then the client's buffers. The client already counts the connection as
     // SMC-D, so a failure here cannot fall back: the connection is reset.
-    auto reply = clc::receive_message(tcp_fd, left(deadline), cfg.spin);
-    if (!reply) {
-        if (reply.error().kind == clc::TransferError::Kind::Closed) return fallback(code(DeclineCode::PeerDecl));
-        return decline_and_fallback(tcp_fd, receive_failure(reply.error()));
-    }
-    if (const auto* d = std::get_if<Decline>(&*reply)) return fallback(code(DeclineCode::PeerDecl), d->diagnosis);
-    const auto* confirm = std::get_if<AcceptConfirm>(&*reply);
+    Received reply = receive_clc(tcp_fd, deadline, cfg);
+    if (!reply.msg) return std::move(reply.end);
+    const auto* confirm = std::get_if<AcceptConfirm>(&*reply.msg);
     HandshakeResult abort{std::nullopt, code(DeclineCode::SyncErr), 0, true};
     if (!confirm || clc::check_confirm(*confirm, accept, me) != 0) return abort;
     auto peer = receive_buffers(side.get(), confirm->dmb_token, clc::dmbe_bytes(confirm->dmbe_size), deadline, cfg.spin);

@@ -33,6 +33,7 @@
 #include "clc/transfer.hpp"
 #include "core/tcp.hpp"
 #include "fake_client.hpp"
+#include "lo/connection.hpp"
 #include "lo/engine.hpp"
 #include "lo/stats_region.hpp"
 #include "shunt/decline.hpp"
@@ -149,9 +150,15 @@ int run(const Args& a, std::vector<Stream>& conns) {
             const ssize_t r = s.read(&c, 1);
             fmt::print("ended: {}\n", ending(r));
         } else {
-            pollfd p{s.poll_fd(), POLLIN, 0};
-            if (::poll(&p, 1, 5000) != 1) die("no data arrived");
-            s.close();  // with 1 KiB unread: abort
+            // Wait until the kilobyte sits unread in our ring, then close: an abort.
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+            for (;;) {
+                const auto info = s.connection()->info();
+                if (info.rx_peer_produced != info.rx_consumed) break;
+                if (std::chrono::steady_clock::now() > deadline) die("no data arrived");
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+            s.close();
             fmt::print("closed with unread data\n");
         }
     } else if (a.mode == "hold") {

@@ -54,17 +54,7 @@ pass "namespaces with separate rundirs: plain TCP, bytes intact"
 port=$((40000 + RANDOM % 20000))
 (sleep 5 | ip netns exec "$nsb" env SHUNT_RUNDIR="$tmp/shared" "$shunt" cat -l 0.0.0.0 "$port" > /dev/null 2>&1) &
 pids+=("$!")
-ip netns exec "$nsa" python3 - "$port" "$tmp/plain.bin" <<'PY' &
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
-c, _ = s.accept(); data = b""
-while True:
-    b = c.recv(65536)
-    if not b: break
-    data += b
-open(sys.argv[2], "wb").write(data)
-PY
+ip netns exec "$nsa" python3 "$(dirname "$0")/plain_server.py" 127.0.0.1 "$port" "$tmp/plain.bin" &
 pids+=("$!")
 sleep 0.5
 echo -n "loopback in A" | ip netns exec "$nsa" env SHUNT_RUNDIR="$tmp/shared" "$shunt" cat -v 127.0.0.1 "$port" \

@@ -55,17 +55,7 @@ pass "separate rundirs fall back to TCP (PEERNOSMC) and carry every byte"
 
 # A plain TCP server (python3) sees exactly what the shunt client sent, no CLC byte.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 - "$port" "$tmp/plain_server.bin" <<'PY' &
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
-c, _ = s.accept(); data = b""
-while True:
-    b = c.recv(65536)
-    if not b: break
-    data += b
-open(sys.argv[2], "wb").write(data); c.sendall(b"plain reply"); c.close()
-PY
+python3 "$(dirname "$0")/plain_server.py" 127.0.0.1 "$port" "$tmp/plain_server.bin" "plain reply" &
 pids+=("$!")
 sleep 0.3
 printf 'hello plain server' | "$shunt" cat -v 127.0.0.1 "$port" > "$tmp/reply.out" 2> "$tmp/cat.out" || fail "shunt cat to python"
