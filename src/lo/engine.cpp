@@ -47,6 +47,10 @@ void Engine::release_dmb() { live_dmbs_.fetch_sub(1); }
 
 bool Engine::first_contact(pid_t peer) {
     std::lock_guard lock(mu_);
+    // Bounded: a long-lived server meets many short-lived clients. Forgetting them only means
+    // a later connection from the same pid is announced as first contact again.
+    constexpr size_t kMaxPeers = 4096;
+    if (peers_.size() >= kMaxPeers && !peers_.contains(peer)) peers_.clear();
     return peers_.insert(peer).second;
 }
 
