@@ -238,7 +238,6 @@ Connection::PeerEnd Connection::peer_end() {
 void Connection::abort_protocol() {
     protocol_error_ = true;
     publish_cons_word(std::nullopt, 0, 0, conn_flag::kPeerConnAbort);
-    sent_abort_ = true;
     signal(link_->peer_rx_wake.get());
     signal(link_->peer_tx_wake.get());
 }
@@ -457,7 +456,6 @@ void Connection::close() {
                                                     CdcWord::unpack(link_->local.prod_slot().load(kAcquire)).cursor,
                                                     link_->local.ring_size()).value_or(0);
             const uint8_t flag = unread ? conn_flag::kPeerConnAbort : conn_flag::kPeerConnClosed;
-            sent_abort_ = unread != 0;
             publish_cons_word(std::nullopt, 0, 0, flag);
             signal(link_->peer_rx_wake.get());
             signal(link_->peer_tx_wake.get());

@@ -131,7 +131,7 @@ private:
     CdcWord cons_word_;
     uint8_t sent_conn_flags() const;
 
-    std::atomic<bool> shut_rd_{false}, shut_wr_{false}, closed_{false}, sent_abort_{false};
+    std::atomic<bool> shut_rd_{false}, shut_wr_{false}, closed_{false};
     std::atomic<bool> tcp_eof_{false}, peer_died_{false}, protocol_error_{false};
 };
 
