@@ -284,12 +284,17 @@ Registration& Registration::operator=(Registration&& o) noexcept {
         remove();
         fd_ = std::move(o.fd_);
         path_ = std::move(o.path_);
+        owner_ = o.owner_;
     }
     return *this;
 }
 Registration::~Registration() { remove(); }
 void Registration::remove() {
     if (!fd_) return;
+    if (owner_ != ::getpid()) {
+        fd_.reset();
+        return;
+    }
     ::unlink(path_.c_str());
     const std::string dir = path_.substr(0, path_.rfind('/'));
     ::rmdir(dir.c_str());  // fails harmlessly while other listeners use the port

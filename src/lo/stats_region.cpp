@@ -24,7 +24,17 @@ StatsRegion& StatsRegion::instance() {
     return *r;
 }
 
-StatsRegion::StatsRegion() {
+StatsRegion::StatsRegion() { init(); }
+
+void StatsRegion::reset_after_fork() {
+    if (mem_.data()) {
+        auto* parents = new SharedMemory(std::move(mem_));  // kept mapped on purpose
+        parents->close_fd();
+    }
+    init();
+}
+
+void StatsRegion::init() {
     auto mem = SharedMemory::create(sizeof(StatsLayout), kMemfdName);
     if (mem) {
         mem_ = std::move(*mem);
