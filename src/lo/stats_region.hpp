@@ -88,6 +88,7 @@ private:
     SharedMemory mem_;
     StatsLayout* layout_ = nullptr;
     std::atomic<size_t> next_hint_{0};
+    std::atomic<bool> stale_{false};
 };
 
 // ---- the reading side (CLI) ----

@@ -183,7 +183,10 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) {
         lock.unlock();
         return libc().connect(fd, addr, len);
     }
-    const auto dest = IpPort::from_sockaddr(addr);
+    auto dest = IpPort::from_sockaddr(addr);
+    // connect() to 0.0.0.0 or :: reaches this host's loopback (sockperf's default): the
+    // server sees 127.0.0.1 / ::1, and so must the tuple we announce.
+    if (dest && dest->is_wildcard()) dest = IpPort::parse(dest->is_v4() ? "127.0.0.1" : "::1", dest->port);
     uint32_t reason = setup().unusable;
     {
         InsideShunt guard;
