@@ -51,6 +51,7 @@ struct NodeOptions {
     size_t sndbuf = 16 << 20;             // per socket: bytes sent and not acked
     size_t rcvbuf = 16 << 20;             // per socket: bytes queued to recv(); its credit
     std::chrono::milliseconds reconnect_min{10}, reconnect_max{1000};
+    bool listen = true;                   // accept lanes (false: a client-only node, e.g. rds ping)
     std::string state_dir;                // where `shunt rds info` finds the node: "" = the
                                           // shunt rundir, "-" = do not publish
     std::function<void(std::string_view)> log;  // lane errors and events; default: stderr

@@ -299,7 +299,7 @@ void NodeState::lane_failed(Peer& p, Lane& l, const std::string& why, bool error
     Conn* c = l.conn.get();
     if (!c) return;
     const bool was_up = c->state == Conn::State::Up;
-    if (was_up || error)
+    if ((was_up || error) && !closing)
         log(fmt::format("{}lane {} with {} closed: {}", error ? "error: " : "", l.index, ip_str(p.ip), why));
     if (error) {
         // A hard close (RST): the peer must not take anything more from this stream.
@@ -804,17 +804,19 @@ std::unique_ptr<Node> Node::start(NodeOptions options) {
     pc.model = nic_model_for(local, s->opt.nic, &pc.model_source);
     s->ports = std::make_unique<LanePorts>(std::move(pc));
 
-    s->listen_fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!s->listen_fd) throw_errno("socket");
-    const int one = 1;
-    ::setsockopt(s->listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(s->opt.lane_port);
-    sa.sin_addr.s_addr = htonl(s->ip);
-    if (::bind(s->listen_fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
-        throw std::system_error(errno, std::generic_category(), fmt::format("rds: bind lane listener {}:{}", s->opt.ip, s->opt.lane_port));
-    if (::listen(s->listen_fd.get(), 256) < 0) throw_errno("listen");
+    if (s->opt.listen) {
+        s->listen_fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (!s->listen_fd) throw_errno("socket");
+        const int one = 1;
+        ::setsockopt(s->listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(s->opt.lane_port);
+        sa.sin_addr.s_addr = htonl(s->ip);
+        if (::bind(s->listen_fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
+            throw std::system_error(errno, std::generic_category(), fmt::format("rds: bind lane listener {}:{}", s->opt.ip, s->opt.lane_port));
+        if (::listen(s->listen_fd.get(), 256) < 0) throw_errno("listen");
+    }
     s->epfd.reset(::epoll_create1(EPOLL_CLOEXEC));
     s->wake_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!s->epfd || !s->wake_fd) throw_errno("epoll/eventfd");
@@ -824,7 +826,7 @@ std::unique_ptr<Node> Node::start(NodeOptions options) {
         ev.data.u64 = tag;
         if (::epoll_ctl(s->epfd.get(), EPOLL_CTL_ADD, fd, &ev) < 0) throw_errno("epoll_ctl");
     };
-    add(s->listen_fd.get(), kTagListen);
+    if (s->listen_fd) add(s->listen_fd.get(), kTagListen);
     add(s->wake_fd.get(), kTagWake);
     if (s->opt.state_dir != "-") {
         s->info_path = publish_path(s->opt.state_dir, s->opt.ip, s->opt.lane_port);
@@ -847,7 +849,7 @@ void Node::close(std::chrono::milliseconds linger_for) {
             }
             s_->closing = true;
             s_->close_deadline = Clock::now() + linger_for;
-            ::epoll_ctl(s_->epfd.get(), EPOLL_CTL_DEL, s_->listen_fd.get(), nullptr);
+            if (s_->listen_fd) ::epoll_ctl(s_->epfd.get(), EPOLL_CTL_DEL, s_->listen_fd.get(), nullptr);
             s_->listen_fd.reset();
             for (auto& [pip, p] : s_->peers)
                 for (Lane& l : p->lanes) {

@@ -221,7 +221,8 @@ TEST(RdsNode, LaneResetsLoseAndDuplicateNothing) {
         for (int k = 0; k < kPerSocket; ++k) ASSERT_EQ(idx[static_cast<size_t>(k)], static_cast<uint64_t>(k));
     }
     uint64_t failures = 0;
-    for (const LaneInfo& l : a->info().peers[0].lane) failures += l.failures;
+    const NodeInfo info = a->info();
+    for (const LaneInfo& l : info.peers[0].lane) failures += l.failures;
     EXPECT_GT(failures, 3u) << "the resets did happen";
 }
 
