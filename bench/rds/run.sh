@@ -50,47 +50,48 @@ zmq_run() {  # -> JSON
   for q in $(ip netns pids "$SHUNT_TESTBED-b"); do kill "$q" 2>/dev/null || true; done
   wait "$p" 2>/dev/null || true
 }
-get() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
-median() { python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 1))" "$@"; }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'inf')" "$1" "$2"; }
 
-measure() {  # NAME FIELD CAPPED LANES [options] : median of FIELD over runs, all values logged
-  local name=$1 field=$2; shift 2
-  local vals=()
+measure() {  # KEY CAPPED LANES [options]: RUNS runs, JSON summaries kept in $work/KEY.jsonl
+  local key=$1; shift
   for _ in $(seq "$runs"); do
     local j
     j=$(stress "$@")
-    echo "$name: $j" >> "$work/raw.txt"
+    echo "$key: $j" >> "$work/raw.txt"
     if [ -z "$j" ] || [ "$(python3 -c "import json,sys; print('error' in json.loads(sys.argv[1]))" "$j")" = True ]; then
-      echo "run failed: $name: $j $(cat "$work/active.err")" >&2; exit 1
+      echo "run failed: $key: $j $(cat "$work/active.err")" >&2; exit 1
     fi
-    vals+=("$(get "$j" "$field")")
+    echo "$j" >> "$work/$key.jsonl"
   done
-  echo "$name: ${vals[*]}" >&2
-  median "${vals[@]}"
+}
+med() {  # KEY FIELD: median over the runs
+  python3 -c "
+import json, statistics, sys
+vals = [json.loads(l)[sys.argv[2]] for l in open(sys.argv[1]) if l.strip()]
+print(round(statistics.median(vals), 1))" "$work/$1.jsonl" "$2"
 }
 
 rr=(-t 16 -d "$depth" -q 8K -a 256)
-cap8=$(measure "capped 8 lanes MB/s" mb_per_s 1 8 "${rr[@]}")
-cap1=$(measure "capped 1 lane MB/s" mb_per_s 1 1 "${rr[@]}")
-unc8=$(measure "uncapped 8 lanes MB/s" mb_per_s 0 8 "${rr[@]}")
-unc1=$(measure "uncapped 1 lane MB/s" mb_per_s 0 1 "${rr[@]}")
+measure cap8 1 8 "${rr[@]}"
+measure cap1 1 1 "${rr[@]}"
+measure unc8 0 8 "${rr[@]}"
+measure unc1 0 1 "${rr[@]}"
 pp=(-t 1 -d 1 -q 256 -a 256 -o --stream 1M)
-lat8=$(measure "capped ping-pong p99 us, 8 lanes" rtt_p99_us 1 8 "${pp[@]}")
-lat1=$(measure "capped ping-pong p99 us, 1 lane" rtt_p99_us 1 1 "${pp[@]}")
-ulat8=$(measure "uncapped ping-pong p99 us, 8 lanes" rtt_p99_us 0 8 "${pp[@]}")
-ulat1=$(measure "uncapped ping-pong p99 us, 1 lane" rtt_p99_us 0 1 "${pp[@]}")
+measure lat8 1 8 "${pp[@]}"
+measure lat1 1 1 "${pp[@]}"
+measure ulat8 0 8 "${pp[@]}"
+measure ulat1 0 1 "${pp[@]}"
 ow=(-t 16 -d "$depth" -q 8K -a 256 -o)
-rds_mps=$(measure "one-way 8 lanes requests/s" completed_per_s 0 8 "${ow[@]}")
-zvals=()
+measure ow8 0 8 "${ow[@]}"
 for _ in $(seq "$runs"); do
   j=$(zmq_run)
   echo "zmq: $j" >> "$work/raw.txt"
-  zvals+=("$(get "$j" completed_per_s)")
+  echo "$j" >> "$work/zmq.jsonl"
 done
-echo "zmq requests/s: ${zvals[*]}" >&2
-zmq_mps=$(median "${zvals[@]}")
-
+cap8=$(med cap8 mb_per_s); cap1=$(med cap1 mb_per_s); unc8=$(med unc8 mb_per_s); unc1=$(med unc1 mb_per_s)
+lat8=$(med lat8 rtt_p99_us); lat1=$(med lat1 rtt_p99_us); ulat8=$(med ulat8 rtt_p99_us); ulat1=$(med ulat1 rtt_p99_us)
+p50_8=$(med lat8 rtt_p50_us); p50_1=$(med lat1 rtt_p50_us); up50_8=$(med ulat8 rtt_p50_us); up50_1=$(med ulat1 rtt_p50_us)
+rds_mps=$(med ow8 completed_per_s); zmq_mps=$(med zmq completed_per_s)
 echo
 echo "shunt rds on the testbed (veth between two namespaces, 2 shared cores); medians of $runs runs of ${secs} s"
 echo
@@ -100,6 +101,8 @@ echo "| rds-stress -t 16 -d $depth -q 8K -a 256, 200 Mbit/s per flow (MB/s) | $c
 echo "| same, no cap (MB/s) | $unc8 | $unc1 | $(ratio "$unc8" "$unc1")x | report |"
 echo "| p99 rtt 256 B ping-pong beside a 1 MiB stream, 200 Mbit/s per flow (us) | $lat8 | $lat1 | $(ratio "$lat8" "$lat1")x | <= 0.2x |"
 echo "| same, no cap (us) | $ulat8 | $ulat1 | $(ratio "$ulat8" "$ulat1")x | report |"
+echo "| p50 rtt of the same ping-pong, 200 Mbit/s per flow / no cap (us) | $p50_8 / $up50_8 | $p50_1 / $up50_1 | $(ratio "$p50_8" "$p50_1")x / $(ratio "$up50_8" "$up50_1")x | report |"
+echo "| CPU % (active / passive), capped 8 lanes; uncapped 8 lanes | $(med cap8 cpu_pct) / $(med cap8 peer_cpu_pct); $(med unc8 cpu_pct) / $(med unc8 peer_cpu_pct) | | | report |"
 echo "| requests/s, -o -t 16 -d $depth -q 8K -a 256: shunt rds 8 lanes vs libzmq DEALER/ROUTER | $rds_mps | $zmq_mps | $(ratio "$rds_mps" "$zmq_mps")x | >= 1.0x |"
 echo
 echo "raw runs:"

@@ -128,7 +128,8 @@ int info(const std::string& dir, bool json, bool all) {
                        "retrans", "failures");
             for (const auto& l : p["lane"])
                 fmt::print("    {:>4} {:>10} {:>6} {:>6} {:>6} {:>5} {:>10} {:>10} {:>8.1f} {:>8.1f} {:>7} {:>7} {:>8} {:>8}\n",
-                           l["index"].get<int>(), l["state"].get<std::string>(), l["opened_here"].get<bool>() ? "here" : "peer",
+                           l["index"].get<int>(), l["state"].get<std::string>(),
+                           l["state"] == "down" ? "-" : l["opened_here"].get<bool>() ? "here" : "peer",
                            l["local_port"].get<int>(), l["remote_port"].get<int>(),
                            l["rx_queue"].get<int>() < 0 ? std::string("-") : std::to_string(l["rx_queue"].get<int>()),
                            l["tx_frames"].get<uint64_t>(), l["rx_frames"].get<uint64_t>(), l["tx_bytes"].get<uint64_t>() / 1e6,
