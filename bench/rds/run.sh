@@ -27,7 +27,7 @@ trap cleanup EXIT
 # Capped ports: the lane source ports of host a (9100-9131) and of host b (9132-9163), one HTB
 # class each; the lane listener (16385) and the control port (4000) are outside the range, so
 # each lane is classified by its own source port, on both sides of the veth.
-bash "$tb" up --cap 200mbit --ports 9100-9163 > /dev/null
+bash "$tb" up --cap 200mbit --ports 9100-9163 > /dev/null 2>&1
 a=$(bash "$tb" addr a); b=$(bash "$tb" addr b)
 
 stress() {  # CAPPED(0/1) LANES [stress options...] -> JSON summary of the active side

@@ -352,6 +352,13 @@ int run(Options& o) {
                            {"rtt_us", c.rtt_n ? c.rtt_ns / 1e3 / c.rtt_n : 0.0}, {"rtt_p50_us", percentile(rtts, 0.5)},
                            {"rtt_p99_us", percentile(rtts, 0.99)}, {"cpu_pct", cpu}, {"failed", c.failed.load()},
                            {"resets", resets.load()}, {"stream_mb_per_s", c.stream_bytes / secs / 1e6}};
+    // Lane counters now, before the peer's node goes away at the end of the run (its closing
+    // lanes would count what is in flight then as retransmitted).
+    const NodeInfo info = node->info();
+    uint64_t retrans = 0;
+    for (const auto& pi : info.peers)
+        for (const auto& l : pi.lane) retrans += l.retransmits;
+    summary["retransmits"] = retrans;
     if (active) {
         const std::string s = line_of("stop");
         write_all(ctl.get(), s.data(), s.size());
@@ -369,11 +376,6 @@ int run(Options& o) {
         write_all(ctl.get(), s.data(), s.size());
     }
     if (!error.empty()) summary["error"] = error;
-    const NodeInfo info = node->info();
-    uint64_t retrans = 0;
-    for (const auto& pi : info.peers)
-        for (const auto& l : pi.lane) retrans += l.retransmits;
-    summary["retransmits"] = retrans;
     if (o.json) {
         fmt::print("{}\n", summary.dump());
     } else if (active) {

@@ -9,7 +9,7 @@
 #                     failed must be every message, each once
 #   soak.sh inject    malformed frames are written onto random lanes every 100 ms: each hit lane
 #                     must be closed with a logged error, and all traffic still arrive intact
-# SHUNT_RDS_SOAK_COUNT overrides COUNT (the sanitizer builds use fewer, see CMakeLists.txt).
+# SHUNT_RDS_SOAK_COUNT overrides COUNT (the sanitizer builds use half, see CMakeLists.txt).
 # Exit 77 only if network namespaces cannot be created here.
 set -euo pipefail
 mode=${1:?plain, reset, restart or inject}
