@@ -9,4 +9,5 @@ void add_bench_commands(CLI::App& app);
 void add_stat_commands(CLI::App& app);
 void add_rss_commands(CLI::App& app);
 void add_run_commands(CLI::App& app);
+void add_rds_commands(CLI::App& app);
 }
