@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -30,6 +31,7 @@
 #include "core/random.hpp"
 #include "preload/config.hpp"
 #include "preload/guard.hpp"
+#include "preload/log.hpp"
 #include "preload/ops.hpp"
 #include "preload/real.hpp"
 
@@ -207,6 +209,7 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
     }
     if (op == EPOLL_CTL_ADD) {
         if (it != set->regs.end()) {
+            log_debug("epoll_ctl(%d, ADD, %d): already registered", epfd, fd);
             errno = EEXIST;
             return -1;
         }
@@ -218,6 +221,7 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
         r.tag = new_tag(*set);
         if (kernel_add(epfd, r) < 0) {
             const int err = errno;
+            log_debug("epoll_ctl(%d, ADD, %d): cannot watch the connection: %s", epfd, fd, std::strerror(err));
             kernel_del(epfd, r);
             errno = err;
             return -1;
@@ -227,6 +231,7 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
         return 0;
     }
     if (it == set->regs.end()) {
+        log_debug("epoll_ctl(%d, %s, %d): not registered", epfd, op == EPOLL_CTL_DEL ? "DEL" : "MOD", fd);
         errno = ENOENT;
         return -1;
     }

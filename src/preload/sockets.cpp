@@ -12,8 +12,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <linux/sockios.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -68,7 +70,32 @@ std::string describe(const IpPort& ep) {
     return ep.is_v4() ? ep.ip_string() + ":" + std::to_string(ep.port) : "[" + ep.ip_string() + "]:" + std::to_string(ep.port);
 }
 
-int private_dup(int fd) { return libc().fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+// Descriptors of our own (a connection's TCP duplicate, its eventfds) go high, out of the
+// application's way: programs size tables by the descriptors they expect to see (wrk's event
+// loop holds 10 + 3 per connection) and select() needs its own below 1024.
+int high_fd_floor() {
+    static const int floor = [] {
+        rlimit rl{};
+        if (::getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) return 512;
+        return static_cast<int>(std::max<rlim_t>(rl.rlim_cur / 2, 64));
+    }();
+    return floor;
+}
+
+int private_dup(int fd) {
+    const int high = libc().fcntl(fd, F_DUPFD_CLOEXEC, high_fd_floor());
+    return high >= 0 ? high : libc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+void move_high(UniqueFd& fd) {
+    if (!fd || fd.get() >= high_fd_floor()) return;
+    const int high = libc().fcntl(fd.get(), F_DUPFD_CLOEXEC, high_fd_floor());
+    if (high >= 0) fd = UniqueFd(high);
+}
+
+void move_high(lo::Link& link) {
+    for (UniqueFd* fd : {&link.rx_wake, &link.tx_wake, &link.peer_rx_wake, &link.peer_tx_wake}) move_high(*fd);
+}
 
 void list_tcp(SocketState& s, int fd, bool server, uint32_t reason, uint32_t peer_reason) {
     InsideShunt guard;
@@ -157,6 +184,7 @@ int on_accept(int lfd, sockaddr* addr, socklen_t* len, int flags) {
         auto& e = lo::Engine::instance();
         if (r.link) {
             e.counters().server_smcd.fetch_add(1);
+            move_high(*r.link);
             s->conn = std::make_shared<lo::Connection>(UniqueFd(tcp), true, std::move(*r.link), setup().cfg.spin);
             s->smcd = s->conn.get();
             table().put(fd, FdKind::Smcd, s);
@@ -246,6 +274,7 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) {
     s->phase = SocketState::Phase::Connected;
     if (h.link) {
         e.counters().client_smcd.fetch_add(1);
+        move_high(*h.link);
         s->conn = std::make_shared<lo::Connection>(UniqueFd(tcp), false, std::move(*h.link), setup().cfg.spin);
         s->smcd = s->conn.get();
         table().set_kind(fd, FdKind::Smcd);
