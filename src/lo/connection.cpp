@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "core/inet.hpp"
 #include "lo/engine.hpp"
@@ -64,6 +65,25 @@ size_t ring_copy(uint8_t* ring, uint32_t size, uint32_t pos, const iovec* iov, i
 }
 
 void cpu_relax() { __builtin_ia32_pause(); }
+
+// Waits (bounded) until a process that we saw die has let go of its descriptors: the kernel
+// closes them one by one on exit, so its TCP socket may reach us before its rundir locks are
+// released. A zombie or a vanished pid holds nothing.
+void wait_exited(pid_t pid, std::chrono::milliseconds limit) {
+    if (pid <= 0) return;
+    const auto until = Clock::now() + limit;
+    const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    while (Clock::now() < until) {
+        char buf[512] = {};
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return;
+        const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        const char* paren = n > 0 ? std::strrchr(buf, ')') : nullptr;
+        if (!paren || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X') return;
+        ::usleep(1000);
+    }
+}
 
 uint64_t pack_cursor(Cursor c) { return CdcWord{c, 0, 0}.pack(); }
 
@@ -228,8 +248,10 @@ void Connection::check_tcp() {
     // set its close flag first; without one it died (or broke the protocol).
     if (n > 0) protocol_error_ = true;
     const CdcWord w = CdcWord::unpack(link_->local.cons_slot().load(kAcquire));
-    if (!(w.conn_flags & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort)) && !peer_died_.exchange(true))
+    if (!(w.conn_flags & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort)) && !peer_died_.exchange(true)) {
+        wait_exited(link_->peer_pid, std::chrono::milliseconds(200));
         Engine::instance().sweep_rundirs();  // the dead peer cannot clean up after itself
+    }
     tcp_eof_ = true;
 }
 

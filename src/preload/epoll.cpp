@@ -253,6 +253,7 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
 int on_epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
     InsideShunt guard;
     const FdKind k = table().kind(fd);
+    if (k == FdKind::PendingTcp) smcd_state(fd);  // a TCP client, listed once connected
     if (k == FdKind::Smcd) {
         auto s = table().get_as<SocketState>(fd);
         if (s && s->smcd) return ctl_smcd(epfd, op, fd, ev, std::move(s));

@@ -113,7 +113,8 @@ SHUNT_EXPORT int ioctl(int fd, unsigned long request, ...) {
 }
 
 SHUNT_EXPORT int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
-    return kind_of(fd) == FdKind::Smcd ? on_getsockopt(fd, level, name, value, len)
+    const FdKind k = kind_of(fd);
+    return k == FdKind::Smcd || k == FdKind::PendingTcp ? on_getsockopt(fd, level, name, value, len)
                                        : libc().getsockopt(fd, level, name, value, len);
 }
 

@@ -227,7 +227,13 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) {
         lo::Engine::instance().count_fallback(false, why);
         table().set_kind(fd, FdKind::PendingTcp);
         if (dest) log_debug("connect fd %d to %s: TCP (%s)", fd, describe(*dest).c_str(), decline_name(why).c_str());
-        return libc().connect(fd, addr, len);
+        const int r = libc().connect(fd, addr, len);
+        if (r == 0) {  // connected already: list it now
+            SavedErrno keep;
+            list_tcp(*s, fd, false, why, 0);
+            table().set_kind(fd, FdKind::Socket);
+        }
+        return r;
     };
     if (reason) return stay_tcp(reason);
 
@@ -367,6 +373,7 @@ int on_shutdown(int fd, int how) {
 }
 
 int on_getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
+    if (FdTable::instance().kind(fd) == FdKind::PendingTcp) smcd_state(fd);  // SO_ERROR after connect: list it
     auto s = level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF) ? smcd_state(fd) : nullptr;
     if (!s || !value || !len || *len < sizeof(int)) return libc().getsockopt(fd, level, name, value, len);
     // What the connection can buffer is its ring, as the kernel's answer is its buffer.
