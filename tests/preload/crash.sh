@@ -61,7 +61,7 @@ spawn bench 1 redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n 10000000 -t set -
 for _ in $(seq 40); do [ "$(ss -Htn state established "dport = :$port" | wc -l)" -ge 50 ] && break; sleep 0.05; done
 expect_modes "$port" SMCD 50 50 "redis-benchmark before the kill"
 kill -9 -- "-$bpid"; wait "$bpid" 2>/dev/null || true
-settle_dmbs "$spid" 3
+settle_dmbs "$spid" 10
 [ "$(run_bounded 10 1 redis-cli -h 127.0.0.1 -p "$port" PING </dev/null)" = PONG ] || fail "redis-server does not answer after the kill"
 [ "$(conn_entries)" -eq 0 ] || { find "$SHUNT_RUNDIR" ! -type d; fail "announcements left after redis-benchmark died"; }
 kill -9 -- "-$spid"; wait "$spid" 2>/dev/null || true
@@ -75,7 +75,7 @@ spawn client 1 iperf3 -c 127.0.0.1 -p "$port" -t 30; cpid=$last
 sleep 1.5
 expect_modes "$port" SMCD 2 2 "iperf3 before the kill"
 kill -9 -- "-$cpid"; wait "$cpid" 2>/dev/null || true
-settle_dmbs "$spid" 3
+settle_dmbs "$spid" 10
 run_bounded 20 1 iperf3 -c 127.0.0.1 -p "$port" -t 1 -J > "$tmp/second.out" || fail "second iperf3 test failed"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert "error" not in j, j["error"]' "$tmp/second.out" \
   || fail "second iperf3 test: $(grep error "$tmp/second.out")"
