@@ -8,4 +8,6 @@ void add_cat_commands(CLI::App& app);
 void add_bench_commands(CLI::App& app);
 void add_stat_commands(CLI::App& app);
 void add_rss_commands(CLI::App& app);
+void add_run_commands(CLI::App& app);
+void add_rds_commands(CLI::App& app);
 }

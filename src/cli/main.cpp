@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
     shunt::cli::add_bench_commands(app);
     shunt::cli::add_stat_commands(app);
     shunt::cli::add_rss_commands(app);
+    shunt::cli::add_run_commands(app);
+    shunt::cli::add_rds_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

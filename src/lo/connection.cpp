@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,6 +95,13 @@ Connection::Connection(UniqueFd tcp, bool server, uint32_t reason, uint32_t peer
 Connection::Connection(UniqueFd tcp, bool server, Link link, std::chrono::microseconds spin)
     : tcp_(std::move(tcp)), server_(server), link_(std::move(link)), spin_(spin) {
     fill_slot();
+    add_holder();
+}
+
+std::unique_ptr<Connection> Connection::tcp_record(int tcp, bool server, uint32_t reason, uint32_t peer_reason) {
+    std::unique_ptr<Connection> c(new Connection(UniqueFd(::fcntl(tcp, F_DUPFD_CLOEXEC, 0)), server, reason, peer_reason));
+    c->tcp_.reset();
+    return c;
 }
 
 Connection::~Connection() {
@@ -154,29 +162,37 @@ int Connection::poll_fd() {
     return poll_fd_.get();
 }
 
-ssize_t Connection::readv(const iovec* iov, int iovcnt) {
+ssize_t Connection::readv(const iovec* iov, int iovcnt) { return readv(iov, iovcnt, IoMode{nonblocking_, false}); }
+ssize_t Connection::writev(const iovec* iov, int iovcnt) { return writev(iov, iovcnt, IoMode{nonblocking_, false}); }
+
+ssize_t Connection::readv(const iovec* iov, int iovcnt, IoMode mode) {
     if (closed_) {
         errno = EBADF;
         return -1;
     }
-    if (link_) return smcd_read(iov, iovcnt);
+    if (link_) return smcd_read(iov, iovcnt, mode);
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    const int flags = (mode.nonblock ? MSG_DONTWAIT : 0) | (mode.peek ? MSG_PEEK : 0);
     for (;;) {
-        const ssize_t n = ::readv(tcp_.get(), iov, iovcnt);
+        const ssize_t n = ::recvmsg(tcp_.get(), &msg, flags);
         if (n >= 0 || errno != EINTR) return n;
     }
 }
 
-ssize_t Connection::writev(const iovec* iov, int iovcnt) {
+ssize_t Connection::writev(const iovec* iov, int iovcnt, IoMode mode) {
     if (closed_) {
         errno = EBADF;
         return -1;
     }
-    if (link_) return smcd_write(iov, iovcnt);
+    if (link_) return smcd_write(iov, iovcnt, mode);
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
     msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    const int flags = MSG_NOSIGNAL | (mode.nonblock ? MSG_DONTWAIT : 0);
     for (;;) {
-        const ssize_t n = ::sendmsg(tcp_.get(), &msg, MSG_NOSIGNAL);
+        const ssize_t n = ::sendmsg(tcp_.get(), &msg, flags);
         if (n >= 0 || errno != EINTR) return n;
     }
 }
@@ -268,7 +284,7 @@ void Connection::after_consume(bool force) {
     if (wants.load(kSeqCst) && wants.exchange(0)) signal(link_->peer_tx_wake.get());
 }
 
-ssize_t Connection::smcd_read(const iovec* iov, int iovcnt) {
+ssize_t Connection::smcd_read(const iovec* iov, int iovcnt, IoMode mode) {
     std::unique_lock lock(rx_mu_);
     if (iov_total(iov, iovcnt) == 0) return 0;
     Dmb& local = link_->local;
@@ -290,6 +306,7 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt) {
         if (*avail > 0) {
             IovPos at;
             const size_t n = ring_copy<false>(local.ring(), ring, consumed_.count, iov, iovcnt, at, *avail);
+            if (mode.peek) return static_cast<ssize_t>(n);
             consumed_ = cursor_add(consumed_, static_cast<uint32_t>(n), ring);
             consumed_word_.store(pack_cursor(consumed_), kRelaxed);
             if (slot_) {
@@ -318,7 +335,7 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt) {
             if (again.cursor != prod.cursor) continue;
             return 0;
         }
-        if (!nonblocking_ && !spun && spin_.count() > 0) {
+        if (!mode.nonblock && !spun && spin_.count() > 0) {
             spun = true;
             const uint64_t p0 = local.prod_slot().load(kRelaxed), c0 = local.cons_slot().load(kRelaxed);
             const auto until = Clock::now() + spin_;
@@ -336,7 +353,7 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt) {
         local.meta()->reader_wants_signal.store(1, kSeqCst);
         rx_armed_ = true;
         if (local.prod_slot().load(kSeqCst) != prod.pack() || peer_end() != PeerEnd::Open) continue;
-        if (nonblocking_) {
+        if (mode.nonblock) {
             errno = EAGAIN;
             return -1;
         }
@@ -345,7 +362,7 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt) {
     }
 }
 
-ssize_t Connection::smcd_write(const iovec* iov, int iovcnt) {
+ssize_t Connection::smcd_write(const iovec* iov, int iovcnt, IoMode mode) {
     std::unique_lock lock(tx_mu_);
     const size_t total = iov_total(iov, iovcnt);
     if (total == 0) return 0;
@@ -393,8 +410,8 @@ ssize_t Connection::smcd_write(const iovec* iov, int iovcnt) {
             continue;
         }
         Engine::instance().counters().tx_buffer_full.fetch_add(1, kRelaxed);
-        if (nonblocking_ && done > 0) break;
-        if (!nonblocking_ && !spun && spin_.count() > 0) {
+        if (mode.nonblock && done > 0) break;
+        if (!mode.nonblock && !spun && spin_.count() > 0) {
             spun = true;
             const uint64_t c0 = local.cons_slot().load(kRelaxed);
             const auto until = Clock::now() + spin_;
@@ -411,7 +428,7 @@ ssize_t Connection::smcd_write(const iovec* iov, int iovcnt) {
         if (!tx_armed_) publish_cons_word(std::nullopt, prod_flag::kWriteBlocked, 0, 0);
         tx_armed_ = true;
         if (local.cons_slot().load(kSeqCst) != reader.pack() || peer_end() != PeerEnd::Open) continue;
-        if (nonblocking_) return fail(EAGAIN);
+        if (mode.nonblock) return fail(EAGAIN);
         if (!sleep_on(link_->tx_wake.get())) return fail(errno);
         spun = false;
     }
@@ -449,6 +466,7 @@ int Connection::shutdown(int how) {
 void Connection::close() {
     if (closed_.exchange(true)) return;
     if (slot_) slot_->closed.store(1, kRelaxed);
+    if (detached_) return;  // another process carries on with the connection
     if (link_) {
         const bool already = sent_conn_flags() & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort);
         if (!already && !peer_died_) {
@@ -464,6 +482,141 @@ void Connection::close() {
     // The FIN that follows the close flag tells a peer blocked in poll() at once; it also wakes
     // our own threads still waiting on this connection.
     if (tcp_) ::shutdown(tcp_.get(), SHUT_RDWR);
+}
+
+Readiness Connection::readiness() const {
+    Readiness r;
+    if (!link_) return r;
+    const Dmb& local = link_->local;
+    const uint32_t ring = local.ring_size();
+    const CdcWord prod = CdcWord::unpack(local.prod_slot().load(kAcquire));
+    const CdcWord cons = CdcWord::unpack(local.cons_slot().load(kAcquire));
+    const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+    const auto avail = cursor_distance(consumed, prod.cursor, ring);
+    bool aborted = (cons.conn_flags & conn_flag::kPeerConnAbort) || protocol_error_ || !avail;
+    bool peer_gone = cons.conn_flags & conn_flag::kPeerConnClosed;
+    if (peer_died_) {
+        // As peer_end(): a dead peer that had read everything we sent closed; otherwise aborted.
+        const Cursor ours = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
+        const auto unread = cursor_distance(cons.cursor, ours, link_->peer.ring_size());
+        (unread && *unread == 0 ? peer_gone : aborted) = true;
+    }
+    const bool peer_done = peer_gone || (cons.conn_flags & conn_flag::kPeerDoneWriting);
+    r.err = aborted;
+    r.rdhup = peer_done || r.err;
+    r.in = (avail && *avail > 0) || r.rdhup || shut_rd_;
+    const auto used = cursor_distance(cons.cursor, CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor,
+                                      link_->peer.ring_size());
+    const bool space = used && *used < link_->peer.ring_size();
+    r.out = space || r.err || peer_gone || shut_wr_;
+    r.hup = r.err || (peer_done && shut_wr_);
+    return r;
+}
+
+Readiness Connection::arm(bool want_in, bool want_out) {
+    if (!link_) return {};
+    if (want_in) {
+        // Publish what we consumed first: a writer may be waiting for it while we sleep.
+        if (std::unique_lock lock(rx_mu_, std::try_to_lock); lock.owns_lock()) after_consume(true);
+        drain(link_->rx_wake.get());
+        link_->local.meta()->reader_wants_signal.store(1, kSeqCst);
+    }
+    if (want_out) {
+        std::unique_lock lock(tx_mu_, std::try_to_lock);
+        drain(link_->tx_wake.get());
+        link_->local.meta()->writer_wants_signal.store(1, kSeqCst);
+        if (lock.owns_lock() && !tx_armed_) {
+            publish_cons_word(std::nullopt, prod_flag::kWriteBlocked, 0, 0);
+            tx_armed_ = true;
+        }
+    }
+    return readiness();
+}
+
+void Connection::on_tcp_event() {
+    if (link_ && !tcp_eof_) check_tcp();
+}
+
+uint64_t Connection::rx_mark() const {
+    if (!link_) return 0;
+    const CdcWord p = CdcWord::unpack(link_->local.prod_slot().load(kAcquire));
+    const CdcWord c = CdcWord::unpack(link_->local.cons_slot().load(kAcquire));
+    return CdcWord{p.cursor, 0, c.conn_flags}.pack() ^ (peer_died_ ? 1ULL << 63 : 0);
+}
+
+uint64_t Connection::tx_mark() const {
+    if (!link_) return 0;
+    return CdcWord::unpack(link_->local.cons_slot().load(kAcquire)).pack();
+}
+
+size_t Connection::readable_bytes() const {
+    if (!link_) return 0;
+    const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+    const Cursor prod = CdcWord::unpack(link_->local.prod_slot().load(kAcquire)).cursor;
+    return cursor_distance(consumed, prod, link_->local.ring_size()).value_or(0);
+}
+
+size_t Connection::unsent_bytes() const {
+    if (!link_) return 0;
+    const Cursor cons = CdcWord::unpack(link_->local.cons_slot().load(kAcquire)).cursor;
+    const Cursor prod = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
+    return cursor_distance(cons, prod, link_->peer.ring_size()).value_or(0);
+}
+
+size_t Connection::writable_bytes() const {
+    return link_ ? link_->peer.ring_size() - std::min<size_t>(unsent_bytes(), link_->peer.ring_size()) : 0;
+}
+
+void Connection::add_holder() {
+    if (!link_) return;
+    const int32_t me = ::getpid();
+    for (auto& p : link_->local.meta()->holder_pids) {
+        int32_t expected = 0;
+        if (p.load(kRelaxed) == me || p.compare_exchange_strong(expected, me, kSeqCst)) return;
+    }
+}
+
+void Connection::release() {
+    if (link_) {
+        // Another live process still holding the connection keeps it open.
+        const int32_t me = ::getpid();
+        bool others = false;
+        for (auto& p : link_->local.meta()->holder_pids) {
+            int32_t pid = p.load(kSeqCst);
+            if (pid == me) p.compare_exchange_strong(pid, 0, kSeqCst);
+            else if (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) others = true;
+        }
+        if (others) detached_ = true;
+    }
+    close();
+}
+
+void Connection::rehome_stats() {
+    ConnSlot* old = slot_;  // in the parent's region: the parent releases it
+    slot_ = StatsRegion::instance().acquire();
+    if (!slot_ || !old) return;
+    std::memcpy(slot_->local_addr, old->local_addr, 16);
+    std::memcpy(slot_->peer_addr, old->peer_addr, 16);
+    slot_->local_port = old->local_port;
+    slot_->peer_port = old->peer_port;
+    slot_->smcd = old->smcd;
+    slot_->server = old->server;
+    slot_->reason = old->reason;
+    slot_->peer_reason = old->peer_reason;
+    slot_->rx_ring = old->rx_ring;
+    slot_->tx_ring = old->tx_ring;
+    slot_->local_token = old->local_token;
+    slot_->peer_token = old->peer_token;
+    for (auto [to, from] : {std::pair{&slot_->rx_consumed, &old->rx_consumed},
+                            std::pair{&slot_->rx_peer_produced, &old->rx_peer_produced},
+                            std::pair{&slot_->tx_produced, &old->tx_produced},
+                            std::pair{&slot_->tx_peer_consumed, &old->tx_peer_consumed}})
+        to->store(from->load(kRelaxed), kRelaxed);
+    for (auto [to, from] : {std::pair{&slot_->sent_flags, &old->sent_flags}, std::pair{&slot_->got_flags, &old->got_flags},
+                            std::pair{&slot_->peer_died, &old->peer_died}, std::pair{&slot_->closed, &old->closed}})
+        to->store(from->load(kRelaxed), kRelaxed);
+    slot_->gen.fetch_add(1, std::memory_order_release);
+    slot_->in_use.store(1, std::memory_order_release);
 }
 
 uint8_t Connection::sent_conn_flags() const {

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -61,12 +62,30 @@ struct ConnectionInfo {
     uint8_t rx_conn_flags = 0, tx_conn_flags = 0;
 };
 
+// What poll() would say of the connection now.
+struct Readiness {
+    bool in = false;     // read() returns data, EOF or an error without waiting
+    bool out = false;    // write() makes progress or fails without waiting
+    bool rdhup = false;  // the peer will send nothing more
+    bool hup = false;    // both directions are finished
+    bool err = false;    // reset
+};
+
+// How one read or write call behaves (per-call MSG_ flags on top of the socket's O_NONBLOCK).
+struct IoMode {
+    bool nonblock = false;
+    bool peek = false;  // read only: copy without consuming (MSG_PEEK)
+};
+
 class Connection {
 public:
     // Plain TCP after a fallback.
     Connection(UniqueFd tcp, bool server, uint32_t reason, uint32_t peer_reason);
     // SMC-D.
     Connection(UniqueFd tcp, bool server, Link link, std::chrono::microseconds spin);
+    // Only a line in `shunt stat` for a connection the kernel carries on its own (the
+    // preload's TCP fallback): `tcp` is looked at for its addresses and never touched again.
+    static std::unique_ptr<Connection> tcp_record(int tcp, bool server, uint32_t reason, uint32_t peer_reason);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -74,6 +93,8 @@ public:
     // Return bytes moved, or -1 with errno set, like readv/writev on a socket.
     ssize_t readv(const iovec* iov, int iovcnt);
     ssize_t writev(const iovec* iov, int iovcnt);
+    ssize_t readv(const iovec* iov, int iovcnt, IoMode mode);
+    ssize_t writev(const iovec* iov, int iovcnt, IoMode mode);
     int shutdown(int how);
     // Sends the close (or abort, if unread data remains) and closes the TCP socket.
     void close();
@@ -86,11 +107,41 @@ public:
     bool smcd() const { return link_.has_value(); }
     ConnectionInfo info() const;
 
+    // ---- readiness for poll/select/epoll emulation (SMC-D mode only) ----
+    Readiness readiness() const;
+    // Asks the peer to signal rx_wake_fd() (want_in) or tx_wake_fd() (want_out) on its next
+    // change, then returns the state as it is after asking: if it is not ready, a signal will
+    // come (no wake-up is lost). A waiter also watches tcp_fd() unless tcp_eof().
+    Readiness arm(bool want_in, bool want_out);
+    // The TCP socket showed an event: learn whether the peer died.
+    void on_tcp_event();
+    int rx_wake_fd() const { return link_ ? link_->rx_wake.get() : -1; }
+    int tx_wake_fd() const { return link_ ? link_->tx_wake.get() : -1; }
+    bool tcp_eof() const { return tcp_eof_; }
+    // Progress markers for edge-triggered readiness: the peer's producer cursor (new data) and
+    // its consumer cursor (space freed), packed.
+    uint64_t rx_mark() const;
+    uint64_t tx_mark() const;
+    size_t readable_bytes() const;  // FIONREAD
+    size_t unsent_bytes() const;    // SIOCOUTQ: written, not yet consumed by the peer
+    size_t writable_bytes() const;  // free space in the peer's ring
+    uint32_t rx_ring_size() const { return link_ ? link_->local.ring_size() : 0; }
+    uint32_t tx_ring_size() const { return link_ ? link_->peer.ring_size() : 0; }
+
+    // ---- several processes holding one connection (fork) ----
+    // One more process holds this connection (called in a forked child).
+    void add_holder();
+    // Lets go of the connection in this process: if another process still holds it, the
+    // connection stays open for that one (no close flag, no FIN); otherwise this is close().
+    void release();
+    // In a forked child: list the connection in the child's own stats region.
+    void rehome_stats();
+
 private:
     enum class PeerEnd { Open, DoneWriting, Closed, Aborted };
 
-    ssize_t smcd_read(const iovec* iov, int iovcnt);
-    ssize_t smcd_write(const iovec* iov, int iovcnt);
+    ssize_t smcd_read(const iovec* iov, int iovcnt, IoMode mode);
+    ssize_t smcd_write(const iovec* iov, int iovcnt, IoMode mode);
     // What the peer's close flags and the TCP socket say about the other end.
     PeerEnd peer_end();
     void check_tcp();
@@ -131,7 +182,7 @@ private:
     CdcWord cons_word_;
     uint8_t sent_conn_flags() const;
 
-    std::atomic<bool> shut_rd_{false}, shut_wr_{false}, closed_{false};
+    std::atomic<bool> shut_rd_{false}, shut_wr_{false}, closed_{false}, detached_{false};
     std::atomic<bool> tcp_eof_{false}, peer_died_{false}, protocol_error_{false};
 };
 

@@ -61,6 +61,10 @@ struct DmbMeta {
     // Set by the owner when it waits; the peer clears the flag (exchange) and signals once.
     alignas(64) std::atomic<uint32_t> reader_wants_signal;  // owner waits for data or a close flag
     alignas(64) std::atomic<uint32_t> writer_wants_signal;  // owner waits for space in the peer's ring
+    // Processes that hold this end of the connection (fork), by pid; 0 is a free entry. Only
+    // the last live one to let go closes the connection.
+    static constexpr int kMaxHolders = 8;
+    alignas(64) std::atomic<int32_t> holder_pids[kMaxHolders];
 };
 static_assert(sizeof(DmbMeta) <= kMetaLen);
 static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic_ref<uint64_t>::is_always_lock_free);

@@ -14,6 +14,7 @@
 #include "clc/transfer.hpp"
 #include "core/fd_passing.hpp"
 #include "core/random.hpp"
+#include "core/socket_owner.hpp"
 #include "core/wait.hpp"
 #include "lo/engine.hpp"
 #include "lo/side_channel.hpp"
@@ -50,12 +51,17 @@ uint32_t receive_failure(const clc::TransferError& e) {
     return e.kind == K::Timeout ? code(DeclineCode::TimeoutCl) : code(DeclineCode::SyncErr);
 }
 
-bool credentials_allowed(int unix_fd, pid_t* pid) {
+// The rendezvous peer may speak for the connection if it runs as us or as root; a process of
+// another user only if it holds the other end of this very TCP connection (`their_local`,
+// `their_remote` as it sees them): an nginx worker that dropped to nobody serving a root
+// client passes, a stranger who guessed the announcement's name does not.
+bool credentials_allowed(int unix_fd, pid_t* pid, const IpPort& their_local, const IpPort& their_remote) {
     auto cred = peer_credentials(unix_fd);
     if (!cred) return false;
     *pid = cred->pid;
     static const uid_t me = ::geteuid();
-    return cred->uid == me || cred->uid == 0 || me == 0;
+    if (cred->uid == me || cred->uid == 0) return true;
+    return process_holds_tcp_socket(cred->pid, their_local, their_remote);
 }
 
 const clc::Eid& hostname() {
@@ -169,7 +175,7 @@ HandshakeResult client_handshake(int tcp_fd, Announcement& ann, const FourTuple&
     ann.withdraw();
     if (!side) return fallback(code(DeclineCode::PeerNoSmc));
     pid_t peer_pid = 0;
-    if (!credentials_allowed(side.get(), &peer_pid)) return fallback(code(DeclineCode::CnfErr));
+    if (!credentials_allowed(side.get(), &peer_pid, t.server, t.client)) return fallback(code(DeclineCode::CnfErr));
     auto hello_msg = receive_with_fds(side.get(), kMaxSideMessage, 0, left(deadline), cfg.spin);
     if (!hello_msg) return fallback(code(DeclineCode::PeerNoSmc));
     const auto hello = decode_hello(hello_msg->data);
@@ -216,7 +222,7 @@ HandshakeResult server_handshake(int tcp_fd, const HandshakeConfig& cfg) {
     if (!side || ::connect(side.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
         return fallback(code(DeclineCode::PeerNoSmc));
     pid_t peer_pid = 0;
-    if (!credentials_allowed(side.get(), &peer_pid)) return fallback(code(DeclineCode::CnfErr));
+    if (!credentials_allowed(side.get(), &peer_pid, t.client, t.server)) return fallback(code(DeclineCode::CnfErr));
     const auto hello = encode(Hello{t});
     if (send_with_fds(side.get(), hello, {}) != 0) return fallback(code(DeclineCode::PeerNoSmc));
     uint8_t go = 0;

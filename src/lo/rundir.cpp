@@ -24,15 +24,20 @@
 namespace shunt::lo {
 namespace {
 
-Result<bool, std::string> ensure_private_dir(const std::string& path) {
-    if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST)
+// Our directory with exactly `mode`. The rundir itself is 0711 and conn/ 01733 (sticky) so
+// that a server which dropped privileges (an nginx worker running as nobody) can still reach
+// a client's announcement; listen/ stays 0700. Who may then speak is decided by credentials
+// and proof of holding the connection (handshake.cpp), not by the directory.
+Result<bool, std::string> ensure_dir(const std::string& path, mode_t mode) {
+    if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST)
         return Unexpected{fmt::format("cannot create {}: {}", path, std::strerror(errno))};
     struct stat st {};
     if (::lstat(path.c_str(), &st) < 0) return Unexpected{fmt::format("{}: {}", path, std::strerror(errno))};
     if (!S_ISDIR(st.st_mode)) return Unexpected{fmt::format("{} is not a directory", path)};
     if (st.st_uid != ::geteuid())
         return Unexpected{fmt::format("{} belongs to uid {}, not to us ({})", path, st.st_uid, ::geteuid())};
-    if (st.st_mode & 022) return Unexpected{fmt::format("{} is writable by others (mode {:o})", path, st.st_mode & 0777)};
+    if ((st.st_mode & 07777) != mode && ::chmod(path.c_str(), mode) < 0)
+        return Unexpected{fmt::format("cannot set mode {:o} on {}: {}", mode, path, std::strerror(errno))};
     return true;
 }
 
@@ -131,8 +136,9 @@ std::string Rundir::default_path() {
 Result<Rundir, std::string> Rundir::open(const std::string& path) {
     Rundir r;
     r.path_ = path.empty() ? default_path() : path;
-    for (const std::string& d : {r.path_, r.path_ + "/listen", r.path_ + "/conn"}) {
-        auto ok = ensure_private_dir(d);
+    for (auto [d, mode] : {std::pair{r.path_, mode_t{0711}}, std::pair{r.path_ + "/listen", mode_t{0700}},
+                           std::pair{r.path_ + "/conn", mode_t{01733}}}) {
+        auto ok = ensure_dir(d, mode);
         if (!ok) return Unexpected{ok.error()};
     }
     // A UNIX socket path must fit in sun_path.
@@ -264,7 +270,8 @@ Result<Announcement, int> Rundir::announce(const FourTuple& t) const {
     std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
     for (int attempt = 0; attempt < 2; ++attempt) {
         if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
-            if (::listen(sock.get(), 4) < 0) {
+            // Any user may connect (a server that dropped privileges); the handshake checks who.
+            if (::chmod(path.c_str(), 0666) < 0 || ::listen(sock.get(), 4) < 0) {
                 const int err = errno;
                 ::unlink(path.c_str());
                 return Unexpected{err};
@@ -284,12 +291,17 @@ Registration& Registration::operator=(Registration&& o) noexcept {
         remove();
         fd_ = std::move(o.fd_);
         path_ = std::move(o.path_);
+        owner_ = o.owner_;
     }
     return *this;
 }
 Registration::~Registration() { remove(); }
 void Registration::remove() {
     if (!fd_) return;
+    if (owner_ != ::getpid()) {
+        fd_.reset();
+        return;
+    }
     ::unlink(path_.c_str());
     const std::string dir = path_.substr(0, path_.rfind('/'));
     ::rmdir(dir.c_str());  // fails harmlessly while other listeners use the port

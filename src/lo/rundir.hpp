@@ -14,6 +14,8 @@
 //                                ends; the server connects to it to learn that the peer speaks CLC
 //
 // The directory must belong to us and be closed to others (0700), or nothing is accelerated.
+#include <unistd.h>
+
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -38,7 +40,7 @@ struct FourTuple {
 class Registration {
 public:
     Registration() = default;
-    Registration(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+    Registration(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)), owner_(::getpid()) {}
     Registration(Registration&&) = default;
     Registration& operator=(Registration&& o) noexcept;
     ~Registration();
@@ -48,6 +50,9 @@ private:
     void remove();
     UniqueFd fd_;
     std::string path_;
+    // Only the process that registered removes the entry: a forked child (an nginx worker)
+    // that closes its copy of the listening socket leaves the parent's registration alone.
+    pid_t owner_ = 0;
 };
 
 // A client's announcement: a listening SOCK_SEQPACKET socket at conn/c-<hash>.

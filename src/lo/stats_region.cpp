@@ -21,10 +21,20 @@ constexpr char kMemfdName[] = "shunt-stats";
 
 StatsRegion& StatsRegion::instance() {
     static StatsRegion* r = new StatsRegion();  // never destroyed: connections may outlive statics
+    if (r->stale_.load(std::memory_order_relaxed) && r->stale_.exchange(false)) r->init();
     return *r;
 }
 
-StatsRegion::StatsRegion() {
+StatsRegion::StatsRegion() { init(); }
+
+void StatsRegion::reset_after_fork() {
+    if (!mem_.data()) return;
+    auto* parents = new SharedMemory(std::move(mem_));  // kept mapped on purpose
+    parents->close_fd();
+    stale_ = true;  // a region of our own on first use: most children never need one
+}
+
+void StatsRegion::init() {
     auto mem = SharedMemory::create(sizeof(StatsLayout), kMemfdName);
     if (mem) {
         mem_ = std::move(*mem);

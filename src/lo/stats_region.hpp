@@ -77,12 +77,18 @@ public:
     // it is just not listed). release() gives it back.
     ConnSlot* acquire();
     void release(ConnSlot* s);
+    // In a forked child: start a region of our own, so `shunt stat` shows our pid. The
+    // parent's region stays mapped (slots of inherited connections point there until they
+    // are rehomed) but its descriptor is closed.
+    void reset_after_fork();
 
 private:
     StatsRegion();
+    void init();
     SharedMemory mem_;
     StatsLayout* layout_ = nullptr;
     std::atomic<size_t> next_hint_{0};
+    std::atomic<bool> stale_{false};
 };
 
 // ---- the reading side (CLI) ----

@@ -19,6 +19,7 @@
 #include "core/tcp.hpp"
 #include "lo/connection.hpp"
 #include "lo/engine.hpp"
+#include "lo/source_address.hpp"
 #include "shunt/decline.hpp"
 #include "shunt/lo.hpp"
 
@@ -73,42 +74,6 @@ std::unique_ptr<Connection> finish(UniqueFd tcp, bool server, HandshakeResult r,
         e.counters().handshake_errors.fetch_add(1);
     e.count_fallback(server, r.reason);
     return std::make_unique<Connection>(std::move(tcp), server, r.reason, r.peer_reason);
-}
-
-// The source address the kernel would pick for `dest` (a UDP connect sends nothing).
-std::optional<IpPort> probe_source(const sockaddr* dest, socklen_t len) {
-    UniqueFd udp(::socket(dest->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!udp || ::connect(udp.get(), dest, len) < 0) return std::nullopt;
-    sockaddr_storage ss{};
-    socklen_t sl = sizeof ss;
-    if (::getsockname(udp.get(), reinterpret_cast<sockaddr*>(&ss), &sl) < 0) return std::nullopt;
-    if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = 0;
-    else reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = 0;
-    return IpPort::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
-}
-
-// probe_source, remembered for a second per destination address: routes rarely change, and the
-// kernel's own choice at connect() still wins (the handshake checks the real 4-tuple).
-std::optional<IpPort> source_for(const sockaddr* dest, socklen_t len) {
-    struct Entry {
-        std::optional<IpPort> src;
-        std::chrono::steady_clock::time_point at;
-    };
-    static std::mutex mu;
-    static std::map<std::array<uint8_t, 16>, Entry> cache;
-    const auto key = IpPort::from_sockaddr(dest);
-    if (!key) return std::nullopt;
-    const auto now = std::chrono::steady_clock::now();
-    {
-        std::lock_guard lock(mu);
-        auto it = cache.find(key->addr);
-        if (it != cache.end() && now - it->second.at < std::chrono::seconds(1)) return it->second.src;
-    }
-    auto src = probe_source(dest, len);
-    std::lock_guard lock(mu);
-    if (cache.size() > 1024) cache.clear();
-    cache[key->addr] = {src, now};
-    return src;
 }
 
 int connect_blocking(int fd, const sockaddr* sa, socklen_t len) {

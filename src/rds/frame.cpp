@@ -10,7 +10,7 @@ namespace shunt::rds {
 namespace {
 
 // shunt's extension types, above the range Linux and UEK use (0..8).
-enum ExtType : uint8_t { kExtNone = 0, kExtKind = 0x81, kExtFragment = 0x82, kExtHello = 0x83 };
+enum ExtType : uint8_t { kExtNone = 0, kExtKind = 0x81, kExtFragment = 0x82, kExtHello = 0x83, kExtCredit = 0x84 };
 
 // Body sizes (no length byte on the wire: the type implies it).
 constexpr size_t ext_size(uint8_t type) {
@@ -18,6 +18,7 @@ constexpr size_t ext_size(uint8_t type) {
         case kExtKind: return 1;
         case kExtFragment: return 8;
         case kExtHello: return 12;
+        case kExtCredit: return 4;
         default: return SIZE_MAX;
     }
 }
@@ -41,6 +42,7 @@ const char* to_string(FrameError e) {
         case FrameError::BadSequence: return "sequence 0";
         case FrameError::BadHello: return "bad hello";
         case FrameError::MissingHello: return "hello frame without hello header";
+        case FrameError::MissingCredit: return "ack frame without credit header";
     }
     return "bad frame";
 }
@@ -55,7 +57,7 @@ FrameResult<Frame> decode_header(std::span<const uint8_t, kHeaderLen> bytes) {
     f.dport = r.be16();
     f.flags = r.u8();
     r.skip(1 + 4 + 2);  // h_credit, h_padding, h_csum: unused over TCP
-    bool kind_seen = false, frag_seen = false, hello_seen = false;
+    bool kind_seen = false, frag_seen = false, hello_seen = false, credit_seen = false;
     size_t at = kHeaderLen - kExtSpace;
     while (at < kHeaderLen) {
         const uint8_t type = bytes[at];
@@ -72,6 +74,9 @@ FrameResult<Frame> decode_header(std::span<const uint8_t, kHeaderLen> bytes) {
             f.frag_offset = e.be32();
             f.msg_len = e.be32();
             frag_seen = true;
+        } else if (type == kExtCredit) {
+            f.window = e.be32();
+            credit_seen = true;
         } else {
             f.hello.lane = e.be16();
             f.hello.lanes = e.be16();
@@ -92,6 +97,7 @@ FrameResult<Frame> decode_header(std::span<const uint8_t, kHeaderLen> bytes) {
             break;
         case Kind::Ack:
             if (f.ack == 0) return fail(FrameError::BadSequence);
+            if (!credit_seen) return fail(FrameError::MissingCredit);
             break;
         case Kind::Unreachable:
             if (f.sequence == 0) return fail(FrameError::BadSequence);
@@ -109,7 +115,7 @@ FrameResult<Frame> decode_header(std::span<const uint8_t, kHeaderLen> bytes) {
     // Fields that mean nothing for this kind are dropped, so decode(encode(f)) == f.
     if (f.kind != Kind::Data) f.frag_offset = f.msg_len = 0;
     if (f.kind != Kind::Hello) f.hello = {};
-    if (f.kind != Kind::Ack) f.ack = 0;
+    if (f.kind != Kind::Ack) f.ack = f.window = 0;
     return f;
 }
 
@@ -135,6 +141,9 @@ std::array<uint8_t, kHeaderLen> encode_header(const Frame& f) {
         w.be16(f.hello.lane);
         w.be16(f.hello.lanes);
         w.be64(f.hello.incarnation);
+    } else if (f.kind == Kind::Ack) {
+        w.u8(kExtCredit);
+        w.be32(f.window);
     }
     w.zeros(kHeaderLen - out.size());
     std::array<uint8_t, kHeaderLen> a;

@@ -12,7 +12,9 @@
 //   h_flags     RDS flags (0x04 RETRANSMITTED is kept)
 //   h_exthdr    RDS extension headers (type byte, fixed-size body, 0 ends the list), with
 //               shunt's own types: KIND (what the frame is), FRAGMENT (offset and total length
-//               of the message), HELLO (lane index, lane count, 64-bit incarnation)
+//               of the message), HELLO (lane index, lane count, 64-bit incarnation), CREDIT
+//               (on ACK frames: bytes the receiving socket can still take, the per-destination
+//               flow-control window that replaces the kernel's congestion bitmap)
 //
 // h_ack is 0, h_credit, h_padding and h_csum are 0 on send and ignored on receive, as RDS/TCP does.
 #include <array>
@@ -62,6 +64,7 @@ struct Frame {
     uint32_t frag_offset = 0;  // Data: where this fragment starts in the message
     uint32_t msg_len = 0;      // Data: length of the whole message
     Hello hello;               // Hello only
+    uint32_t window = 0;       // Ack only: credit, in bytes, of the socket h_sport names
     bool operator==(const Frame&) const = default;
 
     bool last_fragment() const { return frag_offset + len == msg_len; }
@@ -79,6 +82,7 @@ enum class FrameError {
     BadSequence,       // sequence 0 where one is required
     BadHello,          // lane >= lanes, lanes 0 or above kMaxLanes, incarnation 0
     MissingHello,
+    MissingCredit,     // Ack without CREDIT
 };
 const char* to_string(FrameError e);
 

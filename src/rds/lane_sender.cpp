@@ -41,18 +41,25 @@ std::optional<OutFrame> LaneSender::next_frame() {
     return out;
 }
 
-bool LaneSender::on_ack(PairKey pair, uint64_t seq) {
+bool LaneSender::on_ack(PairKey pair, uint64_t seq, Freed* freed) {
     auto it = flows_.find(pair);
     if (it == flows_.end() || seq > it->second.last_seq) return false;
     Flow& f = it->second;
+    Freed local;
+    Freed& out = freed ? *freed : local;
+    out = {};
     while (!f.in_flight.empty() && f.in_flight.front().seq <= seq) {
         queued_bytes_ -= f.in_flight.front().size();
+        out.bytes += f.in_flight.front().size();
+        ++out.messages;
         f.in_flight.pop_front();
     }
     // After a reset, unacked messages wait to be written again; an ack that arrives late
     // spares them the trip.
     while (!f.pending.empty() && f.pending.front().seq <= seq) {
         queued_bytes_ -= f.pending.front().size();
+        out.bytes += f.pending.front().size();
+        ++out.messages;
         f.pending.pop_front();
         f.front_offset = 0;
     }
@@ -90,6 +97,20 @@ std::vector<Message> LaneSender::fail_all() {
     rotation_.clear();
     queued_bytes_ = 0;
     return out;
+}
+
+const Message* LaneSender::find(PairKey pair, uint64_t seq) const {
+    auto it = flows_.find(pair);
+    if (it == flows_.end()) return nullptr;
+    for (const auto* q : {&it->second.in_flight, &it->second.pending})
+        for (const Message& m : *q)
+            if (m.seq == seq) return &m;
+    return nullptr;
+}
+
+size_t LaneSender::unacked(PairKey pair) const {
+    auto it = flows_.find(pair);
+    return it == flows_.end() ? 0 : it->second.in_flight.size() + it->second.pending.size();
 }
 
 size_t LaneSender::unacked_messages() const {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -36,7 +37,16 @@ public:
     // The peer queued every message of `pair` up to `seq`: they are freed wherever they are
     // (written, or waiting to be written again after a reset). Repeated acks are harmless.
     // False if it acks a sequence never queued (a protocol error: close the lane).
-    bool on_ack(PairKey pair, uint64_t seq);
+    // `freed`, if given, receives how many messages and payload bytes the ack released.
+    struct Freed {
+        size_t messages = 0;
+        size_t bytes = 0;
+    };
+    bool on_ack(PairKey pair, uint64_t seq, Freed* freed = nullptr);
+    // The unacked message `seq` of `pair`, if this lane holds it (for reports naming its id).
+    const Message* find(PairKey pair, uint64_t seq) const;
+    // Messages of `pair` not acked yet (queued or written).
+    size_t unacked(PairKey pair) const;
     // The connection under the lane failed: all unacked messages go out again, in order.
     void reset_for_retransmit();
     // The peer restarted (new incarnation): nothing it had will be delivered. Returns every

@@ -15,6 +15,7 @@ struct PairKey {
 struct Message {
     PairKey pair;
     uint64_t seq = 0;  // per pair, from 1
+    uint64_t id = 0;   // what send() returned to the sending socket: names it in failure reports
     std::shared_ptr<const std::vector<uint8_t>> data;
     bool retransmitted = false;
     size_t size() const { return data ? data->size() : 0; }

@@ -53,6 +53,7 @@ TEST(RdsFrame, EveryKindRoundTrips) {
     Frame ack;
     ack.kind = Kind::Ack;
     ack.ack = 99;
+    ack.window = 0xA0B0C0D0u;
     ack.sport = 7;
     ack.dport = 8;
     Frame hello;
@@ -105,6 +106,11 @@ TEST(RdsFrame, ValidationErrors) {
     ack.len = 0;
     ack.ack = 0;
     EXPECT_EQ(error_of(encode_header(ack)), FrameError::BadSequence);
+    ack.ack = 1;
+    b = encode_header(ack);
+    EXPECT_EQ(b[34], 0x84) << "CREDIT follows KIND";
+    b[34] = 0;  // Ack without CREDIT
+    EXPECT_EQ(error_of(b), FrameError::MissingCredit);
     Frame h;
     h.kind = Kind::Hello;
     for (Hello bad : {Hello{2, 2, 1}, Hello{0, 0, 1}, Hello{0, 256, 1}, Hello{0, 1, 0}}) {

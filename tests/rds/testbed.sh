@@ -5,7 +5,7 @@
 # Exit 77 only if namespaces cannot be created here.
 set -euo pipefail
 tb="$(cd "$(dirname "$0")/../.." && pwd)/scripts/rds-testbed.sh"
-export SHUNT_TESTBED=shunt-tbt-$$
+export SHUNT_TESTBED=rdsh-tbt-$$
 cleanup() { bash "$tb" down; }
 trap cleanup EXIT
 if ! bash "$tb" up --cap 100mbit --ports 5201-5203 > /dev/null 2>&1; then

@@ -1,0 +1,55 @@
+#pragma once
+// The preload's behaviour behind each interposed call (interpose.cpp only dispatches here).
+// Each takes the call's arguments and returns what the C library call would, with errno.
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <memory>
+
+#include "preload/socket_state.hpp"
+
+namespace shunt::preload {
+
+// sockets.cpp: life cycle.
+int on_socket(int domain, int type, int protocol);
+int on_listen(int fd, int backlog);
+int on_accept(int fd, sockaddr* addr, socklen_t* len, int flags);
+int on_connect(int fd, const sockaddr* addr, socklen_t len);
+int on_close(int fd);
+int on_close_range(unsigned first, unsigned last, int flags);
+int on_dup(int oldfd, int newfd, int flags, int how);  // how: 0 dup, 2 dup2, 3 dup3, 'F' F_DUPFD
+void on_nonblock_change(int fd, bool on);
+int on_shutdown(int fd, int how);
+int on_getsockopt(int fd, int level, int name, void* value, socklen_t* len);
+int on_ioctl_size(int fd, unsigned long request, int* out);  // FIONREAD / SIOCOUTQ; 1: not ours
+// The SMC-D connection behind `fd`, or nullptr (a PendingTcp client is listed on the way).
+std::shared_ptr<SocketState> smcd_state(int fd);
+
+// io.cpp: data.
+ssize_t on_recv(SocketState& s, const iovec* iov, int iovcnt, int flags);
+ssize_t on_send(SocketState& s, const iovec* iov, int iovcnt, int flags);
+ssize_t on_recvmsg(SocketState& s, msghdr* msg, int flags);
+ssize_t on_sendfile(SocketState& s, int in_fd, off_t* offset, size_t count);
+ssize_t on_splice_in(SocketState& s, int in_fd, loff_t* off_in, size_t len, unsigned flags);    // to the connection
+ssize_t on_splice_out(SocketState& s, int out_fd, loff_t* off_out, size_t len, unsigned flags); // from it
+
+// readiness.cpp: poll and select.
+int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask);
+int on_select(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout, const sigset_t* mask);
+bool any_smcd(const pollfd* fds, nfds_t nfds);
+
+// epoll.cpp.
+int on_epoll_ctl(int epfd, int op, int fd, epoll_event* ev);
+int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* timeout, const sigset_t* mask);
+// Registrations of `fd` made while it was a plain socket move into the emulation (SMC-D now).
+void adopt_early_epoll(int fd, SocketState& s);
+
+// process.cpp: fork.
+void install_fork_handlers();
+
+}  // namespace shunt::preload

@@ -1,0 +1,182 @@
+// poll/ppoll/select/pselect over sets that hold accelerated connections.
+//
+// An accelerated connection is ready when its ring says so, which the kernel cannot see. A
+// call is answered in three steps, each one only if the previous found nothing ready:
+//   1. look: the rings, and the kernel for the other descriptors (timeout 0);
+//   2. spin for SHUNT_SPIN_US, looking again (a peer on the other core answers in ~100 ns,
+//      far below the cost of sleeping and being woken);
+//   3. ask each connection's peer for a wake-up (Connection::arm, which re-checks after
+//      asking so no wake-up is lost) and sleep in the kernel on the application's
+//      descriptors plus each connection's eventfds and TCP socket (peer death).
+// Level-triggered like poll itself: a connection with data left stays readable.
+#include <poll.h>
+
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "preload/config.hpp"
+#include "preload/guard.hpp"
+#include "preload/ops.hpp"
+#include "preload/real.hpp"
+
+namespace shunt::preload {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Watched {
+    nfds_t index;
+    std::shared_ptr<SocketState> s;
+};
+
+short revents_of(const lo::Readiness& r, short events) {
+    short out = 0;
+    if (r.in) out |= static_cast<short>(events & (POLLIN | POLLRDNORM));
+    if (r.out) out |= static_cast<short>(events & (POLLOUT | POLLWRNORM));
+    if (r.rdhup) out |= static_cast<short>(events & POLLRDHUP);
+    if (r.hup) out |= POLLHUP;
+    if (r.err) out |= POLLERR;
+    return out;
+}
+
+int remaining_ms(std::optional<Clock::time_point> deadline) {
+    if (!deadline) return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+    return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, INT_MAX));
+}
+
+void cpu_relax() { __builtin_ia32_pause(); }
+
+}  // namespace
+
+bool any_smcd(const pollfd* fds, nfds_t nfds) {
+    const FdTable& t = FdTable::instance();
+    for (nfds_t i = 0; i < nfds; ++i)
+        if (t.kind(fds[i].fd) == FdKind::Smcd) return true;
+    return false;
+}
+
+int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask) {
+    InsideShunt guard;
+    std::vector<Watched> watched;
+    std::vector<pollfd> work(fds, fds + nfds);
+    for (nfds_t i = 0; i < nfds; ++i) {
+        if (FdTable::instance().kind(fds[i].fd) != FdKind::Smcd) continue;
+        if (auto s = FdTable::instance().get_as<SocketState>(fds[i].fd); s && s->smcd) {
+            watched.push_back({i, std::move(s)});
+            work[i].fd = -1;  // the kernel skips it; the ring answers for it
+        }
+    }
+    const bool others = watched.size() < nfds;
+    std::optional<Clock::time_point> deadline;
+    if (timeout) deadline = Clock::now() + std::chrono::seconds(timeout->tv_sec) + std::chrono::nanoseconds(timeout->tv_nsec);
+
+    // Fills in fds[].revents from the rings and `work`; returns how many are ready.
+    auto finish = [&]() {
+        int ready = 0;
+        for (nfds_t i = 0; i < nfds; ++i) fds[i].revents = work[i].fd < 0 ? 0 : work[i].revents;
+        for (const Watched& w : watched) fds[w.index].revents = revents_of(w.s->smcd->readiness(), fds[w.index].events);
+        for (nfds_t i = 0; i < nfds; ++i) ready += fds[i].revents != 0;
+        return ready;
+    };
+    auto look = [&](bool kernel_too) {
+        int ready = 0;
+        for (const Watched& w : watched) ready += revents_of(w.s->smcd->readiness(), fds[w.index].events) != 0;
+        if (kernel_too && others) {
+            const int k = libc().poll(work.data(), nfds, 0);
+            if (k > 0) ready += k;
+        }
+        return ready;
+    };
+
+    if (look(true) > 0 || remaining_ms(deadline) == 0) return finish();
+
+    // Spin.
+    const auto spin = config().lo.spin;
+    if (spin.count() > 0) {
+        const auto until = std::min(Clock::now() + spin, deadline.value_or(Clock::time_point::max()));
+        for (unsigned i = 1;; ++i) {
+            cpu_relax();
+            if (look((i & 31) == 0) > 0) return finish();
+            if ((i & 63) == 0 && Clock::now() >= until) break;
+        }
+    }
+
+    for (;;) {
+        // Ask for wake-ups, then sleep on everything.
+        int ready = 0;
+        for (const Watched& w : watched) {
+            const short ev = fds[w.index].events;
+            const lo::Readiness now = w.s->smcd->readiness();
+            const bool want_out = (ev & (POLLOUT | POLLWRNORM)) && !now.out;
+            const bool want_in = ev & (POLLIN | POLLRDNORM | POLLRDHUP);
+            const lo::Readiness r = w.s->smcd->arm(want_in, want_out);
+            ready += revents_of(r, ev) != 0;
+        }
+        if (ready > 0) {
+            look(true);
+            return finish();
+        }
+        std::vector<pollfd> sleep = work;
+        std::vector<lo::Connection*> tcp_of;  // for each extra TCP entry, its connection
+        const size_t first_tcp = sleep.size();
+        for (const Watched& w : watched) {
+            lo::Connection& c = *w.s->smcd;
+            if (!c.tcp_eof()) {
+                sleep.push_back({c.tcp_fd(), POLLIN | POLLRDHUP, 0});
+                tcp_of.push_back(&c);
+            }
+        }
+        for (const Watched& w : watched) {
+            sleep.push_back({w.s->smcd->rx_wake_fd(), POLLIN, 0});
+            if (fds[w.index].events & (POLLOUT | POLLWRNORM)) sleep.push_back({w.s->smcd->tx_wake_fd(), POLLIN, 0});
+        }
+        timespec ts{};
+        const int ms = remaining_ms(deadline);
+        if (ms >= 0) ts = {ms / 1000, static_cast<long>(ms % 1000) * 1000000};
+        const int k = libc().ppoll(sleep.data(), sleep.size(), ms >= 0 ? &ts : nullptr, mask);
+        if (k < 0) return -1;
+        for (size_t i = 0; i < tcp_of.size(); ++i)
+            if (sleep[first_tcp + i].revents) tcp_of[i]->on_tcp_event();
+        for (nfds_t i = 0; i < nfds; ++i) work[i].revents = sleep[i].revents;
+        if (const int n = finish(); n > 0) return n;
+        if (remaining_ms(deadline) == 0) return 0;
+    }
+}
+
+int on_select(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout, const sigset_t* mask) {
+    std::vector<pollfd> p;
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd) {
+        short ev = 0;
+        if (r && FD_ISSET(fd, r)) ev |= POLLIN;
+        if (w && FD_ISSET(fd, w)) ev |= POLLOUT;
+        if (e && FD_ISSET(fd, e)) ev |= POLLPRI;
+        if (ev) p.push_back({fd, ev, 0});
+    }
+    const int n = on_poll(p.data(), p.size(), timeout, mask);
+    if (n < 0) return n;
+    if (r) FD_ZERO(r);
+    if (w) FD_ZERO(w);
+    if (e) FD_ZERO(e);
+    int bits = 0;
+    for (const pollfd& q : p) {
+        if (q.revents & POLLNVAL) {
+            errno = EBADF;
+            return -1;
+        }
+        auto mark = [&bits, &q](fd_set* set, short asked, short seen) {
+            if (set && (q.events & asked) && (q.revents & seen)) {
+                FD_SET(q.fd, set);
+                ++bits;
+            }
+        };
+        mark(r, POLLIN, POLLIN | POLLHUP | POLLERR);
+        mark(w, POLLOUT, POLLOUT | POLLERR);
+        mark(e, POLLPRI, POLLPRI);
+    }
+    return bits;
+}
+
+}  // namespace shunt::preload

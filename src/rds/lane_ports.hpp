@@ -1,0 +1,52 @@
+#pragma once
+// The source port of each lane a node opens (issue #6 point 5, design decision 8). When the
+// interface toward the peer exposes its RSS model (Toeplitz key + RETA), lane i gets a port from
+// the rss allocator whose *reply* traffic lands on RX queue i mod Q, so N <= Q lanes are served
+// by N distinct queues (and so CPUs). Without a model (veth, lo) ports come from the configured
+// range in turn, or from the kernel; `describe()` says which, for `shunt rds info`. A range also
+// lets a testbed shape each lane as its own flow (rds-testbed.sh --cap --ports).
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/unique_fd.hpp"
+#include "shunt/rss.hpp"
+
+namespace shunt::rds {
+
+class LanePorts {
+public:
+    struct Config {
+        rss::IpAddress local;
+        std::optional<rss::PortRange> range;  // nullopt: the kernel picks (unless a model is set)
+        std::optional<rss::NicModel> model;   // the peer-facing NIC's RSS model, if visible
+        std::string model_source;             // where the model came from (for describe())
+    };
+    explicit LanePorts(Config config);
+
+    // A started (non-blocking) connection for lane `lane` to remote:remote_port. Throws
+    // std::system_error when no port can be bound.
+    struct Opened {
+        UniqueFd fd;                // without a model
+        rss::AlignedSocket aligned; // with one: the fd and the lease of its port, returned on close
+        uint16_t port = 0;
+        int queue = -1;  // the RX queue the reply traffic lands on, -1 if not known
+        int get() const { return fd ? fd.get() : aligned.fd(); }
+    };
+    Opened open(const rss::IpAddress& remote, uint16_t remote_port, uint16_t lane);
+
+    bool rss_aligned() const { return allocator_ != nullptr; }
+    uint32_t queues() const { return allocator_ ? allocator_->model().reta.queue_count() : 0; }
+    std::string describe() const;
+
+private:
+    Config config_;
+    std::unique_ptr<rss::PortAllocator> allocator_;
+    uint32_t cursor_ = 0;  // next port of the range to try, without a model
+};
+
+// The RSS model of the interface that owns `local`, with the reason when there is none.
+std::optional<rss::NicModel> nic_model_for(const rss::IpAddress& local, const std::string& ifname,
+                                           std::string* source);
+
+}  // namespace shunt::rds

@@ -1,0 +1,196 @@
+#pragma once
+// The runtime behind shunt/rds.hpp: what a node holds, shared by the I/O thread (node.cpp) and
+// the application threads calling Socket methods (socket.cpp). One mutex guards all of it: the
+// I/O thread takes it per batch of epoll events, an application thread per call; sends write to
+// the lane's TCP socket directly from the calling thread, so a message costs no thread hand-off.
+//
+// Objects (cf. the kernel's rds_sock / rds_connection / rds_conn_path, rds.md §2.1):
+//   SocketState  a bound socket: receive queue, send accounting, readiness eventfd
+//   Peer         one remote host: its incarnation, the negotiated lane count, the lanes, the
+//                per-pair sequences and lane placement, the receiver (reassembly, dedupe) and
+//                the credit windows its sockets granted
+//   Lane         one lane index: its LaneSender (survives reconnects), control frames owed, and
+//                the current TCP connection, if any
+//   Conn         one TCP connection: accepted ones wait for a HELLO before they join a lane
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/unique_fd.hpp"
+#include "rds/frame_reader.hpp"
+#include "rds/lane_ports.hpp"
+#include "rds/lane_sender.hpp"
+#include "rds/placement.hpp"
+#include "rds/receiver.hpp"
+#include "shunt/rds.hpp"
+
+namespace shunt::rds {
+
+using Clock = std::chrono::steady_clock;
+
+// Credit a destination socket is assumed to grant before its first ack says otherwise.
+inline constexpr size_t kInitialWindow = 4 << 20;
+// Output batching: frames are gathered up to this many bytes per write.
+inline constexpr size_t kWriteBatch = 64 << 10;
+// Unsent bytes the kernel may hold per lane (TCP_NOTSENT_LOWAT): bounds how long a new frame
+// waits behind queued ones inside TCP, as fragmenting bounds it inside the lane.
+inline constexpr int kNotSentLowat = 128 << 10;
+
+struct SocketState {
+    uint16_t port = 0;
+    std::deque<Event> rxq;
+    size_t rx_bytes = 0;  // payload bytes in rxq
+    size_t tx_bytes = 0;  // payload bytes sent and not acked
+    uint64_t next_id = 1;
+    UniqueFd efd;
+    bool signalled = false;  // efd holds a count
+    std::condition_variable cv;
+    bool nonblocking = false;
+    std::chrono::milliseconds timeout{0};
+    bool blocked = false;  // the last send failed with EAGAIN/ENOBUFS
+    Endpoint blocked_dest;
+    size_t blocked_size = 0;
+    bool closed = false;
+    // (peer ip, receiver's pair key) told a window below half the buffer: owed an update.
+    std::set<std::pair<uint32_t, PairKey>> starved;
+};
+
+struct Peer;
+
+struct Conn {
+    enum class State { Pending, Connecting, HelloWait, Up };
+    State state = State::Pending;
+    bool outgoing = false;
+    LanePorts::Opened sock;  // outgoing: fd (+ lease); incoming: sock.fd
+    uint32_t remote_ip = 0;
+    uint16_t local_port = 0, remote_port = 0;
+    int queue = -1;
+    Peer* peer = nullptr;  // set once the HELLO places it
+    int lane = -1;
+    FrameReader reader;
+    std::vector<uint8_t> out;  // bytes to write, from out_off
+    size_t out_off = 0;
+    bool want_out = false;     // EPOLLOUT registered
+    bool dead = false;
+    bool read_eof = false;
+    int fd() const { return sock.get(); }
+};
+
+struct ControlFrame {
+    Frame frame;
+    std::vector<uint8_t> payload;
+};
+
+struct Lane {
+    uint16_t index = 0;
+    std::unique_ptr<Conn> conn;
+    LaneSender sender;
+    std::deque<ControlFrame> control;  // acks, unreachable reports, pings: ahead of data
+    bool retry_pending = false;
+    Clock::time_point retry_at{};
+    std::chrono::milliseconds backoff{0};
+    LaneInfo stats;
+};
+
+struct Credit {
+    size_t window = kInitialWindow;
+    size_t unacked = 0;  // payload bytes sent to this destination socket and not acked
+};
+
+struct Peer {
+    Peer(uint32_t peer_ip, uint16_t lane_count, PlacementPolicy policy)
+        : ip(peer_ip), placement(policy, peer_ip, lane_count) {}
+    uint32_t ip;
+    uint64_t incarnation = 0;  // 0 until a HELLO told it
+    uint16_t peer_lanes = 0;   // the count its HELLO announced
+    uint16_t nlanes = 0;       // negotiated: min(ours, theirs); 0 = not yet
+    bool opened_first = false; // we opened lane 0 at first contact: we open the others
+    std::vector<Lane> lanes;   // our configured count; [0, nlanes) in use
+    LanePlacement placement;
+    std::map<PairKey, uint64_t> next_seq;  // per sending pair
+    std::deque<Message> prequeue;          // sent before the lane count was known
+    Receiver receiver;
+    std::map<uint16_t, Credit> credit;     // per destination port
+    std::vector<std::pair<PairKey, uint16_t>> ack_due;  // receiver pair keys, lane to ack on
+    std::deque<ControlFrame> pre_control;  // pings before the lane count was known
+    PeerInfo stats;
+};
+
+struct NodeState {
+    NodeOptions opt;
+    uint32_t ip = 0;
+    uint64_t incarnation = 0;
+    PlacementPolicy policy = PlacementPolicy::LeastLoaded;
+
+    mutable std::mutex mu;
+    std::map<uint16_t, std::shared_ptr<SocketState>> sockets;
+    std::map<uint32_t, std::unique_ptr<Peer>> peers;
+    std::vector<std::unique_ptr<Conn>> pending;    // accepted, waiting for HELLO
+    std::vector<std::unique_ptr<Conn>> graveyard;  // closed; freed after the event batch
+    UniqueFd listen_fd, epfd, wake_fd, info_fd;
+    std::string info_path;
+    std::unique_ptr<LanePorts> ports;
+    std::thread io;
+    bool closing = false;
+    bool stopped = false;
+    Clock::time_point close_deadline{};
+    uint16_t next_ephemeral = 49152;
+    std::vector<uint8_t> rbuf;
+
+    // node.cpp — all with mu held
+    void run();
+    void log(const std::string& line) const;
+    Peer& peer_for(uint32_t peer_ip);
+    void wake();
+    void flush(Peer& p, Lane& l);
+    void flush_all(Peer& p);
+    void ensure_lanes(Peer& p);
+    void schedule(Peer& p, Lane& l, bool now);
+    void lane_failed(Peer& p, Lane& l, const std::string& why, bool error);
+    void queue_control(Peer& p, int lane, ControlFrame c);
+    void send_window_updates(Peer& p);
+    size_t window_of(uint16_t port) const;
+    void enqueue(Peer& p, Message m);
+    void notify(SocketState& s);
+    void fail_to_sender(Message& m, uint32_t peer_ip, int error);
+    bool can_send(SocketState& s, const Endpoint& to, size_t size);
+    NodeInfo snapshot() const;  // info.cpp
+    void flush_acks(Peer& p);
+
+private:
+    void on_accept();
+    void on_info();
+    void on_event(Conn* c, uint32_t events);
+    void on_connected(Conn* c);
+    void on_readable(Conn* c);
+    void on_frame(Conn* c, const Frame& f, std::span<const uint8_t> payload);
+    void on_hello(Conn* c, const Hello& h);
+    void on_data(Conn* c, Peer& p, const Frame& f, std::span<const uint8_t> payload);
+    void on_ack(Conn* c, Peer& p, const Frame& f);
+    void protocol_error(Conn* c, const std::string& why);
+    void close_conn(Conn* c);
+    void peer_restarted(Peer& p, uint64_t incarnation);
+    void negotiated(Peer& p, uint16_t peer_lanes);
+    void start_up(Peer& p, Lane& l);
+    void open_lane(Peer& p, Lane& l);
+    void run_timers();
+    int next_timeout_ms() const;
+    void set_events(Conn* c);
+    void write_out(Conn* c);
+};
+
+// info.cpp: where a node publishes its state for `shunt rds info` (a UNIX socket per node,
+// named by address and network namespace, in <rundir>/rds/), and the listener for it.
+std::string publish_path(const std::string& dir, const std::string& ip, uint16_t lane_port);
+UniqueFd listen_info(const std::string& path);
+std::string publish_dir(const std::string& dir);
+uint64_t netns_id();
+
+}  // namespace shunt::rds

@@ -1,0 +1,360 @@
+// Two rds nodes in one process, on 127.0.0.1 and 127.0.0.2 (both loopback, so two hosts as far
+// as addresses go): delivery, order and content per pair, lane spreading, lane resets, a peer
+// restart with exact failure reports, unbound ports, malformed frames on one lane, credits.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "core/unique_fd.hpp"
+#include "rds/frame.hpp"
+#include "shunt/rds.hpp"
+
+namespace shunt::rds {
+namespace {
+
+using namespace std::chrono_literals;
+
+uint16_t free_port() {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    socklen_t len = sizeof sa;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len);
+    return ntohs(sa.sin_port);
+}
+
+struct Logs {
+    std::mutex mu;
+    std::vector<std::string> lines;
+    std::function<void(std::string_view)> sink() {
+        return [this](std::string_view l) {
+            std::lock_guard lk(mu);
+            lines.emplace_back(l);
+        };
+    }
+    bool contains(const std::string& needle) {
+        std::lock_guard lk(mu);
+        for (const auto& l : lines)
+            if (l.find(needle) != std::string::npos) return true;
+        return false;
+    }
+};
+
+NodeOptions options(const char* ip, uint16_t port, uint16_t lanes, Logs& logs) {
+    NodeOptions o;
+    o.ip = ip;
+    o.lane_port = port;
+    o.lanes = lanes;
+    o.state_dir = "-";
+    o.log = logs.sink();
+    return o;
+}
+
+// Payload: pair-local index (8 bytes) then bytes derived from it, so content is checkable.
+std::vector<uint8_t> payload(uint64_t index, size_t size) {
+    std::vector<uint8_t> v(std::max<size_t>(size, 8));
+    for (int i = 0; i < 8; ++i) v[static_cast<size_t>(i)] = static_cast<uint8_t>(index >> (8 * i));
+    for (size_t i = 8; i < v.size(); ++i) v[i] = static_cast<uint8_t>(index * 131 + i * 7);
+    return v;
+}
+uint64_t index_of(std::span<const uint8_t> d) {
+    uint64_t x = 0;
+    for (int i = 0; i < 8; ++i) x |= uint64_t{d[static_cast<size_t>(i)]} << (8 * i);
+    return x;
+}
+bool intact(std::span<const uint8_t> d) {
+    const uint64_t idx = index_of(d);
+    for (size_t i = 8; i < d.size(); ++i)
+        if (d[i] != static_cast<uint8_t>(idx * 131 + i * 7)) return false;
+    return true;
+}
+
+const Endpoint kB1 = *Endpoint::parse("127.0.0.2", 0);
+
+// Receives until `want` messages arrived on every socket (or a timeout); checks order per
+// sending port and content; returns the indices seen per (receiving socket, sending port).
+struct Sink {
+    std::map<std::pair<uint16_t, uint16_t>, std::vector<uint64_t>> seen;
+    bool bad = false;
+    void drain(std::vector<std::unique_ptr<Socket>>& socks, size_t total, std::chrono::seconds limit) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        size_t got = 0;
+        for (auto& s : socks) s->set_timeout(20ms);
+        while (got < total && std::chrono::steady_clock::now() < end) {
+            for (auto& s : socks) {
+                Event e;
+                while (s->recv(e) == 0) {
+                    if (e.type != Event::Type::Message) continue;
+                    if (!intact(e.data())) bad = true;
+                    seen[{s->local().port, e.peer.port}].push_back(index_of(e.data()));
+                    ++got;
+                }
+            }
+        }
+    }
+};
+
+TEST(RdsNode, MessagesArriveWholeInOrderPerPairOverEightLanes) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 8, la));
+    auto b = Node::start(options("127.0.0.2", port, 8, lb));
+    std::vector<std::unique_ptr<Socket>> tx, rx;
+    for (uint16_t i = 0; i < 16; ++i) {
+        tx.push_back(a->bind(static_cast<uint16_t>(5000 + i)));
+        rx.push_back(b->bind(static_cast<uint16_t>(6000 + i)));
+    }
+    std::mt19937 rng(1);
+    constexpr int kPerSocket = 60;
+    size_t bytes = 0;
+    for (int k = 0; k < kPerSocket; ++k)
+        for (uint16_t i = 0; i < 16; ++i) {
+            // log-uniform sizes 1 B .. 256 KiB
+            const size_t size = static_cast<size_t>(std::exp2(std::uniform_real_distribution<double>(0, 18)(rng)));
+            bytes += size;
+            ASSERT_EQ(tx[i]->send({kB1.ip, static_cast<uint16_t>(6000 + (i + k) % 16)}, payload(static_cast<uint64_t>(k), size)), 0);
+        }
+    Sink sink;
+    sink.drain(rx, 16 * kPerSocket, 30s);
+    EXPECT_FALSE(sink.bad) << "corrupted payload";
+    size_t total = 0;
+    for (auto& [key, idx] : sink.seen) {
+        total += idx.size();
+        EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end())) << "pair " << key.second << "->" << key.first;
+        EXPECT_EQ(std::set<uint64_t>(idx.begin(), idx.end()).size(), idx.size()) << "duplicates";
+    }
+    EXPECT_EQ(total, 16u * kPerSocket);
+    // The 16 sending sockets spread over all 8 lanes, and everything was acked.
+    std::this_thread::sleep_for(100ms);
+    NodeInfo info = a->info();
+    ASSERT_EQ(info.peers.size(), 1u);
+    ASSERT_EQ(info.peers[0].lane.size(), 8u);
+    for (const LaneInfo& l : info.peers[0].lane) {
+        EXPECT_EQ(l.state, "up");
+        EXPECT_GT(l.tx_bytes, 0u) << "lane " << l.index << " carried nothing";
+        EXPECT_EQ(l.unacked, 0u);
+    }
+    EXPECT_TRUE(info.peers[0].lane[0].opened_here);
+    EXPECT_FALSE(b->info().peers[0].lane[0].opened_here);
+}
+
+TEST(RdsNode, ErrorsPingAndUnboundPorts) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 3, la));
+    auto b = Node::start(options("127.0.0.2", port, 2, lb));
+    auto s = a->bind(7000);
+    EXPECT_THROW(a->bind(7000), std::system_error);
+    std::vector<uint8_t> big(kMaxMessageSize + 1);
+    EXPECT_EQ(s->send({kB1.ip, 1}, big), EMSGSIZE);
+    EXPECT_EQ(s->send({kB1.ip, 1}, std::span(big).first(kMaxMessageSize)), 0) << "1 MiB is allowed";
+    // Ping: port 0 of a host answers with the same payload, from port 0.
+    const std::vector<uint8_t> hi{'h', 'i'};
+    ASSERT_EQ(s->send({kB1.ip, 0}, hi), 0);
+    s->set_timeout(5000ms);
+    std::vector<Event> got;
+    for (int i = 0; i < 2; ++i) {
+        Event e;
+        ASSERT_EQ(s->recv(e), 0);
+        got.push_back(std::move(e));
+    }
+    // One SendFailed (port 1 is not bound on b) and one pong, in whichever order.
+    bool pong = false, refused = false;
+    for (const Event& e : got) {
+        if (e.type == Event::Type::Message) {
+            pong = e.peer.port == 0 && std::vector<uint8_t>(e.data().begin(), e.data().end()) == hi;
+        } else {
+            refused = e.error == ECONNREFUSED && e.id == 1 && e.peer.port == 1;
+        }
+    }
+    EXPECT_TRUE(pong);
+    EXPECT_TRUE(refused);
+    EXPECT_EQ(a->info().peers[0].lanes, 2) << "the lower lane count wins";
+}
+
+TEST(RdsNode, LaneResetsLoseAndDuplicateNothing) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 4, la));
+    auto b = Node::start(options("127.0.0.2", port, 4, lb));
+    std::vector<std::unique_ptr<Socket>> tx, rx;
+    for (uint16_t i = 0; i < 4; ++i) {
+        tx.push_back(a->bind(static_cast<uint16_t>(5000 + i)));
+        rx.push_back(b->bind(static_cast<uint16_t>(6000 + i)));
+    }
+    std::atomic<bool> done{false};
+    std::thread resetter([&] {
+        std::mt19937 rng(7);
+        while (!done) {
+            std::this_thread::sleep_for(5ms);
+            if (rng() % 2) a->reset_lane(kB1.ip);
+            else b->reset_lane(0x7f000001);
+        }
+    });
+    constexpr int kPerSocket = 400;
+    std::thread sender([&] {
+        for (int k = 0; k < kPerSocket; ++k)
+            for (uint16_t i = 0; i < 4; ++i)
+                ASSERT_EQ(tx[i]->send({kB1.ip, static_cast<uint16_t>(6000 + i)}, payload(static_cast<uint64_t>(k), 1000 + (k % 7) * 20000)), 0);
+    });
+    Sink sink;
+    sink.drain(rx, 4 * kPerSocket, 60s);
+    done = true;
+    sender.join();
+    resetter.join();
+    EXPECT_FALSE(sink.bad);
+    for (uint16_t i = 0; i < 4; ++i) {
+        const auto& idx = sink.seen[{static_cast<uint16_t>(6000 + i), static_cast<uint16_t>(5000 + i)}];
+        ASSERT_EQ(idx.size(), static_cast<size_t>(kPerSocket)) << "socket " << i;
+        for (int k = 0; k < kPerSocket; ++k) ASSERT_EQ(idx[static_cast<size_t>(k)], static_cast<uint64_t>(k));
+    }
+    uint64_t failures = 0;
+    const NodeInfo info = a->info();
+    for (const LaneInfo& l : info.peers[0].lane) failures += l.failures;
+    EXPECT_GT(failures, 3u) << "the resets did happen";
+}
+
+TEST(RdsNode, PeerRestartFailsExactlyTheUndeliveredMessages) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 4, la));
+    auto b = Node::start(options("127.0.0.2", port, 4, lb));
+    auto tx = a->bind(5000);
+    std::vector<std::unique_ptr<Socket>> rx;
+    rx.push_back(b->bind(6000));
+    constexpr uint64_t kCount = 3000;
+    std::set<uint64_t> delivered, failed;
+    std::map<uint64_t, uint64_t> index_of_id;
+    std::thread sender([&] {
+        for (uint64_t k = 0; k < kCount; ++k) {
+            uint64_t id = 0;
+            ASSERT_EQ(tx->send({kB1.ip, 6000}, payload(k, 3000), &id), 0);
+            index_of_id[id] = k;
+            if (k % 500 == 0) std::this_thread::sleep_for(5ms);
+        }
+    });
+    // Take some, then restart b: close it (its sockets keep what was queued), start a new one.
+    rx[0]->set_timeout(10s);
+    for (int i = 0; i < 500; ++i) {
+        Event e;
+        ASSERT_EQ(rx[0]->recv(e), 0);
+        delivered.insert(index_of(e.data()));
+    }
+    b->close();
+    rx[0]->set_timeout(1ms);
+    for (Event e; rx[0]->recv(e) == 0;) delivered.insert(index_of(e.data()));
+    rx.clear();
+    b.reset();
+    b = Node::start(options("127.0.0.2", port, 4, lb));
+    rx.push_back(b->bind(6000));
+    sender.join();
+    // Everything the sender is told about, and everything the new b gets, until all is counted.
+    tx->set_timeout(20ms);
+    rx[0]->set_timeout(20ms);
+    const auto end = std::chrono::steady_clock::now() + 30s;
+    while (delivered.size() + failed.size() < kCount && std::chrono::steady_clock::now() < end) {
+        Event e;
+        while (tx->recv(e) == 0) {
+            ASSERT_EQ(e.type, Event::Type::SendFailed);
+            EXPECT_EQ(e.error, ECONNRESET);
+            EXPECT_TRUE(failed.insert(index_of_id.at(e.id)).second) << "reported twice";
+        }
+        while (rx[0]->recv(e) == 0) EXPECT_TRUE(delivered.insert(index_of(e.data())).second) << "delivered twice";
+    }
+    for (uint64_t k : failed) EXPECT_FALSE(delivered.count(k)) << k << " both delivered and failed";
+    EXPECT_EQ(delivered.size() + failed.size(), kCount);
+    EXPECT_GT(failed.size(), 0u) << "the restart happened with messages in flight";
+    EXPECT_TRUE(la.contains("restarted"));
+    EXPECT_EQ(a->info().peers[0].restarts, 1u);
+}
+
+TEST(RdsNode, MalformedFramesCloseOnlyThatLaneWithALoggedError) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 4, la));
+    auto b = Node::start(options("127.0.0.2", port, 4, lb));
+    std::vector<std::unique_ptr<Socket>> tx, rx;
+    for (uint16_t i = 0; i < 8; ++i) {
+        tx.push_back(a->bind(static_cast<uint16_t>(5000 + i)));
+        rx.push_back(b->bind(static_cast<uint16_t>(6000 + i)));
+    }
+    constexpr int kPerSocket = 200;
+    std::thread sender([&] {
+        for (int k = 0; k < kPerSocket; ++k) {
+            for (uint16_t i = 0; i < 8; ++i)
+                ASSERT_EQ(tx[i]->send({kB1.ip, static_cast<uint16_t>(6000 + i)}, payload(static_cast<uint64_t>(k), 5000)), 0);
+            if (k == kPerSocket / 2) {
+                // A header with an unknown extension type, on lane 2, between whole frames.
+                std::array<uint8_t, kHeaderLen> bad{};
+                bad[32] = 0x81;
+                bad[33] = 1;
+                bad[34] = 0x42;
+                while (!a->inject(kB1.ip, 2, bad)) std::this_thread::sleep_for(1ms);
+            }
+        }
+    });
+    Sink sink;
+    sink.drain(rx, 8 * kPerSocket, 30s);
+    sender.join();
+    EXPECT_FALSE(sink.bad);
+    for (uint16_t i = 0; i < 8; ++i) {
+        const auto& idx = sink.seen[{static_cast<uint16_t>(6000 + i), static_cast<uint16_t>(5000 + i)}];
+        ASSERT_EQ(idx.size(), static_cast<size_t>(kPerSocket));
+        for (int k = 0; k < kPerSocket; ++k) ASSERT_EQ(idx[static_cast<size_t>(k)], static_cast<uint64_t>(k));
+    }
+    EXPECT_TRUE(lb.contains("error: lane 2 with 127.0.0.1 closed: malformed frame: unknown extension header"));
+    NodeInfo info = b->info();
+    for (const LaneInfo& l : info.peers[0].lane) EXPECT_EQ(l.failures, l.index == 2 ? 1u : 0u) << "lane " << l.index;
+}
+
+TEST(RdsNode, CreditRunsOutWithENOBUFSAndReturnsWhenTheReceiverReads) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 2, la));
+    NodeOptions ob = options("127.0.0.2", port, 2, lb);
+    ob.rcvbuf = 64 << 10;
+    auto b = Node::start(ob);
+    auto tx = a->bind(5000);
+    auto rx = b->bind(6000);
+    tx->set_nonblocking(true);
+    const std::vector<uint8_t> msg(16 << 10, 1);
+    int sent = 0, err = 0;
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < end) {
+        err = tx->send({kB1.ip, 6000}, msg);
+        if (err == 0) ++sent;
+        else if (err == ENOBUFS) {
+            // Not for good: wait for acks to settle, then it stays refused.
+            pollfd pf{tx->fd(), POLLIN, 0};
+            if (::poll(&pf, 1, 200) == 0) break;
+        } else
+            break;
+    }
+    EXPECT_EQ(err, ENOBUFS);
+    EXPECT_GE(sent, 4);
+    EXPECT_LE(sent, 4 + 1 + 256) << "credit bounds what the receiver must queue";  // 4 MiB initial
+    pollfd pf{tx->fd(), POLLIN, 0};
+    EXPECT_EQ(::poll(&pf, 1, 0), 0) << "not writable while the destination is full";
+    rx->set_timeout(1000ms);
+    for (int i = 0; i < sent; ++i) {
+        Event e;
+        ASSERT_EQ(rx->recv(e), 0);
+    }
+    EXPECT_EQ(::poll(&pf, 1, 5000), 1) << "the credit update makes the socket ready";
+    EXPECT_EQ(tx->send({kB1.ip, 6000}, msg), 0);
+}
+
+}  // namespace
+}  // namespace shunt::rds
