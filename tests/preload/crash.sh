@@ -19,9 +19,9 @@ settle_dmbs() {
 # 1. The echo server dies: the streaming client sees the end within 5 s, releases its buffers
 #    while it lives on, and after it exits the rundir is empty.
 port=$(free_port)
-spawn server 1 python3 "$echo_py" server 127.0.0.1 "$port"; spid=$last
+spawn server 1 "$py" "$echo_py" server 127.0.0.1 "$port"; spid=$last
 wait_for_line "$tmp/server.out" listening 10
-spawn client 1 python3 "$echo_py" client 127.0.0.1 "$port" 0 --stream --hold 3; cpid=$last
+spawn client 1 "$py" "$echo_py" client 127.0.0.1 "$port" 0 --stream --hold 3; cpid=$last
 wait_for_line "$tmp/client.out" connected 10
 sleep 0.5
 expect_modes "$port" SMCD 1 1 "echo before the kill"
@@ -37,16 +37,16 @@ pass "SIGKILL of the echo server: client saw '$(grep -o 'ended: [A-Za-z]*' "$tmp
 # 2. The echo client dies: the server drops that connection's buffers, announcements go, and the
 #    next client is served (SMCD).
 port=$(free_port)
-spawn server 1 python3 "$echo_py" server 127.0.0.1 "$port"; spid=$last
+spawn server 1 "$py" "$echo_py" server 127.0.0.1 "$port"; spid=$last
 wait_for_line "$tmp/server.out" listening 10
-spawn client 1 python3 "$echo_py" client 127.0.0.1 "$port" 0 --stream; cpid=$last
+spawn client 1 "$py" "$echo_py" client 127.0.0.1 "$port" 0 --stream; cpid=$last
 wait_for_line "$tmp/client.out" connected 10
 sleep 0.5
 expect_modes "$port" SMCD 1 1 "echo before the kill"
 kill -9 -- "-$cpid"; wait "$cpid" 2>/dev/null || true
 settle_dmbs "$spid" 2
 [ "$(conn_entries)" -eq 0 ] || { find "$SHUNT_RUNDIR" ! -type d; fail "announcements left after the client died"; }
-spawn client 1 python3 "$echo_py" client 127.0.0.1 "$port" $((1 << 20)) --hold 1; cpid=$last
+spawn client 1 "$py" "$echo_py" client 127.0.0.1 "$port" $((1 << 20)) --hold 1; cpid=$last
 wait_for_line "$tmp/client.out" "echoed" 10
 expect_modes "$port" SMCD 1 1 "echo after the kill"
 wait_gone "$cpid" 10 || fail "second echo client did not finish"; wait "$cpid" || fail "second echo client failed"

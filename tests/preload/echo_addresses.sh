@@ -12,9 +12,9 @@ global=$(ip -o -4 addr show scope global 2>/dev/null | awk '{split($4, a, "/"); 
 
 for host in "${hosts[@]}"; do
   port=$(free_port)
-  spawn server 1 python3 "$echo_py" server "$host" "$port"; spid=$last
+  spawn server 1 "$py" "$echo_py" server "$host" "$port"; spid=$last
   wait_for_line "$tmp/server.out" listening 10
-  spawn client 1 python3 "$echo_py" client "$host" "$port" $((32 << 20)) --hold 2; cpid=$last
+  spawn client 1 "$py" "$echo_py" client "$host" "$port" $((32 << 20)) --hold 2; cpid=$last
   wait_for_line "$tmp/client.out" "echoed" 30
   expect_in "$tmp/client.out" "echoed $((32 << 20)) bytes ok"
   expect_modes "$port" SMCD 1 1 "echo via $host"

@@ -10,6 +10,9 @@ tmp=$(mktemp -d /tmp/shunt-preload-test.XXXXXX)
 chmod 755 "$tmp"                 # nginx workers and other users' processes read under it
 export SHUNT_RUNDIR=$tmp/run     # private: other tests on this host use their own
 pids=()                          # process groups to kill at exit
+# The system Python (a python3 on PATH may be a shell shim, e.g. pyenv's, that is not the
+# program under test).
+py=$(command -v /usr/bin/python3 || command -v python3)
 mode_word() { [ "$plain" = 1 ] && echo plain || echo "shunt run"; }
 
 cleanup() {

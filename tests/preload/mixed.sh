@@ -16,7 +16,7 @@ want=$(sha256sum < "$site/html/file.bin")
 start_server() {
   local port=$3
   case $1 in
-    echo) spawn server "$2" python3 "$echo_py" server 127.0.0.1 "$port" ;;
+    echo) spawn server "$2" "$py" "$echo_py" server 127.0.0.1 "$port" ;;
     iperf3) spawn server "$2" iperf3 -s -p "$port" ;;
     sockperf) spawn server "$2" sockperf sr --tcp -i 127.0.0.1 -p "$port" ;;
     redis) spawn server "$2" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
@@ -36,7 +36,7 @@ start_server() {
 start_client() {
   local port=$3
   case $1 in
-    echo) conns=1; spawn client "$2" python3 "$echo_py" client 127.0.0.1 "$port" $((8 << 20)) --hold 2 ;;
+    echo) conns=1; spawn client "$2" "$py" "$echo_py" client 127.0.0.1 "$port" $((8 << 20)) --hold 2 ;;
     iperf3) conns=2; spawn client "$2" iperf3 -c 127.0.0.1 -p "$port" -t 3 ;;
     sockperf) conns=1; spawn client "$2" sockperf pp --tcp -i 127.0.0.1 -p "$port" -m 14 -t 3 ;;
     redis) conns=10; spawn client "$2" redis-benchmark -h 127.0.0.1 -p "$port" -c 10 -n 60000 -t set,get --csv ;;
