@@ -48,6 +48,8 @@ struct NodeOptions {
                                           // instead of least-loaded on first send
     std::string lane_ports;               // "LO-HI": source ports of lanes this node opens
     std::string nic;                      // interface for the RSS model ("" = the one owning ip)
+    uint32_t peer_queues = 0;             // the peers' NICs use the default RSS model (Microsoft
+                                          // key, 128-entry RETA i % Q) with Q queues; 0 = unknown
     size_t sndbuf = 16 << 20;             // per socket: bytes sent and not acked
     size_t rcvbuf = 16 << 20;             // per socket: bytes queued to recv(); its credit
     std::chrono::milliseconds reconnect_min{10}, reconnect_max{1000};
@@ -109,7 +111,8 @@ struct LaneInfo {
     std::string state;  // down, connecting, hello, up
     bool opened_here = false;
     uint16_t local_port = 0, remote_port = 0;
-    int rx_queue = -1;
+    int rx_queue = -1;       // our RX queue for the lane's incoming traffic, -1 if unknown
+    int peer_rx_queue = -1;  // the peer's, for traffic we send, -1 if unknown
     uint64_t tx_frames = 0, rx_frames = 0, tx_bytes = 0, rx_bytes = 0;
     uint64_t retransmits = 0;   // messages sent again after this lane's connection failed
     uint64_t connects = 0;      // connections that reached "up"

@@ -123,15 +123,16 @@ int info(const std::string& dir, bool json, bool all) {
                        p["ip"].get<std::string>(), p["incarnation"].get<std::string>(), p["lanes"].get<int>(),
                        p["restarts"].get<uint64_t>(), p["failed"].get<uint64_t>(), p["duplicates"].get<uint64_t>(),
                        p["unreachable"].get<uint64_t>());
-            fmt::print("    {:>4} {:>10} {:>6} {:>6} {:>6} {:>5} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8} {:>8}\n", "lane", "state",
-                       "opener", "lport", "rport", "rxq", "tx frames", "rx frames", "tx MB", "rx MB", "unacked", "pairs",
+            fmt::print("    {:>4} {:>10} {:>6} {:>6} {:>6} {:>9} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8} {:>8}\n", "lane", "state",
+                       "opener", "lport", "rport", "rxq/peer", "tx frames", "rx frames", "tx MB", "rx MB", "unacked", "pairs",
                        "retrans", "failures");
             for (const auto& l : p["lane"])
-                fmt::print("    {:>4} {:>10} {:>6} {:>6} {:>6} {:>5} {:>10} {:>10} {:>8.1f} {:>8.1f} {:>7} {:>7} {:>8} {:>8}\n",
+                fmt::print("    {:>4} {:>10} {:>6} {:>6} {:>6} {:>9} {:>10} {:>10} {:>8.1f} {:>8.1f} {:>7} {:>7} {:>8} {:>8}\n",
                            l["index"].get<int>(), l["state"].get<std::string>(),
                            l["state"] == "down" ? "-" : l["opened_here"].get<bool>() ? "here" : "peer",
                            l["local_port"].get<int>(), l["remote_port"].get<int>(),
-                           l["rx_queue"].get<int>() < 0 ? std::string("-") : std::to_string(l["rx_queue"].get<int>()),
+                           fmt::format("{}/{}", l["rx_queue"].get<int>() < 0 ? std::string("-") : std::to_string(l["rx_queue"].get<int>()),
+                                       l["peer_rx_queue"].get<int>() < 0 ? std::string("-") : std::to_string(l["peer_rx_queue"].get<int>())),
                            l["tx_frames"].get<uint64_t>(), l["rx_frames"].get<uint64_t>(), l["tx_bytes"].get<uint64_t>() / 1e6,
                            l["rx_bytes"].get<uint64_t>() / 1e6, l["unacked"].get<uint64_t>(), l["pairs"].get<uint64_t>(),
                            l["retransmits"].get<uint64_t>(), l["failures"].get<uint64_t>());

@@ -72,6 +72,7 @@ struct Options {
     Params p;
     uint16_t lane_port = kDefaultLanePort;
     std::string lane_ports;
+    uint32_t peer_queues = 0;
     bool hash = false;
     int reset_ms = 0;
     bool json = false, summary_only = false;
@@ -269,6 +270,7 @@ int run(Options& o) {
     no.lanes = p.lanes;
     no.lane_ports = o.lane_ports;
     no.hash_placement = o.hash;
+    no.peer_queues = o.peer_queues;
     auto node = Node::start(no);
     const Endpoint peer_ip = *Endpoint::parse(active ? o.peer : peer_endpoint(ctl.get())->ip_string(), 0);
     std::vector<Task> tasks(p.tasks);
@@ -416,6 +418,7 @@ void add_rds_stress(CLI::App& rds) {
     cmd->add_option("--lanes", o->p.lanes, "TCP lanes per peer")->capture_default_str()->check(CLI::Range(1, 255));
     cmd->add_option("--lane-port", o->lane_port, "TCP port lanes are accepted on")->capture_default_str();
     cmd->add_option("--lane-ports", o->lane_ports, "LO-HI: source ports for the lanes this side opens");
+    cmd->add_option("--peer-queues", o->peer_queues, "the peer's NIC: default RSS model with Q queues (spreads lanes there)");
     cmd->add_flag("--hash", o->hash, "place sockets on lanes by hash instead of least-loaded");
     cmd->add_option("--reset", o->reset_ms, "kill a random lane every MS milliseconds");
     cmd->add_option("--stream", o->stream, "also stream messages of this size one-way on another socket");

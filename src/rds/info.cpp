@@ -74,6 +74,7 @@ NodeInfo NodeState::snapshot() const {
                 li.local_port = c->local_port;
                 li.remote_port = c->remote_port;
                 li.rx_queue = c->queue;
+                li.peer_rx_queue = c->peer_queue;
             }
             li.unacked = l.sender.unacked_messages();
             li.queued_bytes = l.sender.queued_bytes();
@@ -130,6 +131,7 @@ std::string to_json(const NodeInfo& info) {
                                   {"local_port", l.local_port},
                                   {"remote_port", l.remote_port},
                                   {"rx_queue", l.rx_queue},
+                                  {"peer_rx_queue", l.peer_rx_queue},
                                   {"tx_frames", l.tx_frames},
                                   {"rx_frames", l.rx_frames},
                                   {"tx_bytes", l.tx_bytes},

@@ -33,10 +33,61 @@ LanePorts::LanePorts(Config config) : config_(std::move(config)) {
         c.excluded = rss::tcp_ports_in_use(config_.local);
         allocator_ = std::make_unique<rss::PortAllocator>(std::move(c));
     }
+    if (config_.peer_model) peer_hasher_ = std::make_unique<rss::ToeplitzHasher>(config_.peer_model->key);
+}
+
+int LanePorts::peer_queue_of(uint16_t port, const rss::IpAddress& remote, uint16_t remote_port) const {
+    if (!peer_hasher_) return -1;
+    const rss::FlowTuple forward{config_.local, remote, port, remote_port};
+    return static_cast<int>(config_.peer_model->reta.queue_of_hash(peer_hasher_->hash(forward, true)));
+}
+
+std::optional<LanePorts::Opened> LanePorts::open_from(const std::vector<uint16_t>& ports, const rss::IpAddress& remote,
+                                                      uint16_t remote_port) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+        const uint16_t port = ports[(cursor_ + i) % ports.size()];
+        UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (!fd) throw std::system_error(errno, std::generic_category(), "socket");
+        const int one = 1;
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in local = v4(config_.local, port);
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) < 0) continue;
+        sockaddr_in dst = v4(remote, remote_port);
+        if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&dst), sizeof dst) < 0 && errno != EINPROGRESS) continue;
+        cursor_ += static_cast<uint32_t>(i + 1);
+        Opened out;
+        out.fd = std::move(fd);
+        out.port = port;
+        out.peer_queue = peer_queue_of(port, remote, remote_port);
+        return out;
+    }
+    return std::nullopt;
 }
 
 LanePorts::Opened LanePorts::open(const rss::IpAddress& remote, uint16_t remote_port, uint16_t lane) {
     Opened out;
+    if (peer_hasher_) {
+        // Ports that put the lane on local queue i mod Q (the allocator's pool, by syndrome) or
+        // any port of the range, filtered to those the peer hashes to its queue i mod Q'.
+        std::vector<uint16_t> pool;
+        int queue = -1;
+        if (allocator_) {
+            queue = static_cast<int>(lane % queues());
+            allocator_->pool(allocator_->target(remote, remote_port, static_cast<uint32_t>(queue)), pool);
+        } else {
+            const rss::PortRange r = config_.range.value_or(rss::PortRange{});
+            for (uint32_t p = r.lo; p <= r.hi; ++p) pool.push_back(static_cast<uint16_t>(p));
+        }
+        const int want = static_cast<int>(lane % config_.peer_model->reta.queue_count());
+        std::vector<uint16_t> fit;
+        for (uint16_t p : pool)
+            if (peer_queue_of(p, remote, remote_port) == want) fit.push_back(p);
+        if (auto o = open_from(fit, remote, remote_port)) {
+            o->queue = queue;
+            return std::move(*o);
+        }
+        throw std::system_error(EADDRNOTAVAIL, std::generic_category(), "no free lane source port for both RX queues");
+    }
     if (allocator_) {
         const uint32_t queue = lane % queues();
         rss::Target t = allocator_->target(remote, remote_port, queue);
@@ -82,10 +133,14 @@ LanePorts::Opened LanePorts::open(const rss::IpAddress& remote, uint16_t remote_
 }
 
 std::string LanePorts::describe() const {
+    const std::string peer =
+        config_.peer_model ? fmt::format("; peer NICs: {} RX queues, lane i -> peer queue i mod {}",
+                                         config_.peer_model->reta.queue_count(), config_.peer_model->reta.queue_count())
+                           : "";
     if (allocator_)
-        return fmt::format("rss-aligned: {} RX queues ({}), lane i -> queue i mod {}", queues(),
-                           config_.model_source, queues());
-    std::string why = config_.model_source.empty() ? "no RSS model" : config_.model_source;
+        return fmt::format("rss-aligned: {} RX queues ({}), lane i -> queue i mod {}{}", queues(),
+                           config_.model_source, queues(), peer);
+    std::string why = (config_.model_source.empty() ? "no RSS model" : config_.model_source) + peer;
     if (config_.range) return fmt::format("{}; lane ports from {}-{}", why, config_.range->lo, config_.range->hi);
     return fmt::format("{}; lane ports chosen by the kernel", why);
 }

@@ -5,6 +5,10 @@
 // by N distinct queues (and so CPUs). Without a model (veth, lo) ports come from the configured
 // range in turn, or from the kernel; `describe()` says which, for `shunt rds info`. A range also
 // lets a testbed shape each lane as its own flow (rds-testbed.sh --cap --ports).
+// The same source port also decides which RX queue of the *peer's* NIC takes the lane (the
+// forward tuple is hashed there). When the peer's model is known (configured: peers are often
+// the same machine type), lane i's port must also send the forward tuple to peer queue i mod Q':
+// the allocator's pool for the local queue (no hashing) is filtered with one hash per port.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,6 +25,7 @@ public:
         std::optional<rss::PortRange> range;  // nullopt: the kernel picks (unless a model is set)
         std::optional<rss::NicModel> model;   // the peer-facing NIC's RSS model, if visible
         std::string model_source;             // where the model came from (for describe())
+        std::optional<rss::NicModel> peer_model;  // the peers' NIC model, if known
     };
     explicit LanePorts(Config config);
 
@@ -30,7 +35,8 @@ public:
         UniqueFd fd;                // without a model
         rss::AlignedSocket aligned; // with one: the fd and the lease of its port, returned on close
         uint16_t port = 0;
-        int queue = -1;  // the RX queue the reply traffic lands on, -1 if not known
+        int queue = -1;       // the RX queue the reply traffic lands on, -1 if not known
+        int peer_queue = -1;  // the peer's RX queue for the lane's forward traffic, -1 if not known
         int get() const { return fd ? fd.get() : aligned.fd(); }
     };
     Opened open(const rss::IpAddress& remote, uint16_t remote_port, uint16_t lane);
@@ -40,7 +46,13 @@ public:
     std::string describe() const;
 
 private:
+    // Tries the candidate ports in turn (bind + non-blocking connect); nullopt if none fits.
+    std::optional<Opened> open_from(const std::vector<uint16_t>& ports, const rss::IpAddress& remote,
+                                    uint16_t remote_port);
+    int peer_queue_of(uint16_t port, const rss::IpAddress& remote, uint16_t remote_port) const;
+
     Config config_;
+    std::unique_ptr<rss::ToeplitzHasher> peer_hasher_;
     std::unique_ptr<rss::PortAllocator> allocator_;
     uint32_t cursor_ = 0;  // next port of the range to try, without a model
 };

@@ -267,6 +267,7 @@ void NodeState::open_lane(Peer& p, Lane& l) {
     c->local_port = c->sock.port;
     c->remote_port = opt.lane_port;
     c->queue = c->sock.queue;
+    c->peer_queue = c->sock.peer_queue;
     c->state = Conn::State::Connecting;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT;
@@ -802,6 +803,7 @@ std::unique_ptr<Node> Node::start(NodeOptions options) {
         if (!pc.range) throw std::system_error(EINVAL, std::generic_category(), "rds: bad lane port range " + s->opt.lane_ports);
     }
     pc.model = nic_model_for(local, s->opt.nic, &pc.model_source);
+    if (s->opt.peer_queues) pc.peer_model = rss::NicModel::make_default(s->opt.peer_queues);
     s->ports = std::make_unique<LanePorts>(std::move(pc));
 
     if (s->opt.listen) {

@@ -71,7 +71,7 @@ struct Conn {
     LanePorts::Opened sock;  // outgoing: fd (+ lease); incoming: sock.fd
     uint32_t remote_ip = 0;
     uint16_t local_port = 0, remote_port = 0;
-    int queue = -1;
+    int queue = -1, peer_queue = -1;
     Peer* peer = nullptr;  // set once the HELLO places it
     int lane = -1;
     FrameReader reader;

@@ -319,6 +319,69 @@ TEST(RdsNode, MalformedFramesCloseOnlyThatLaneWithALoggedError) {
     for (const LaneInfo& l : info.peers[0].lane) EXPECT_EQ(l.failures, l.index == 2 ? 1u : 0u) << "lane " << l.index;
 }
 
+// Frames that decode but break the protocol are handled like malformed ones: a sequence gap, an
+// ack for a pair the receiver never sent on, a second HELLO, and a header without a kind, one
+// per lane, each close only their lane with a logged error; every message still arrives once,
+// in order, intact.
+TEST(RdsNode, ProtocolViolationsCloseTheirLaneAndNothingElse) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 4, la));
+    auto b = Node::start(options("127.0.0.2", port, 4, lb));
+    std::vector<std::unique_ptr<Socket>> tx, rx;
+    for (uint16_t i = 0; i < 8; ++i) {
+        tx.push_back(a->bind(static_cast<uint16_t>(5000 + i)));
+        rx.push_back(b->bind(static_cast<uint16_t>(6000 + i)));
+    }
+    auto bytes_of = [](const Frame& f, std::vector<uint8_t> payload = {}) {
+        auto h = encode_header(f);
+        std::vector<uint8_t> v(h.begin(), h.end());
+        v.insert(v.end(), payload.begin(), payload.end());
+        return v;
+    };
+    Frame gap;
+    gap.kind = Kind::Data;
+    gap.sequence = 1000000;
+    gap.sport = 5000;
+    gap.dport = 6000;
+    gap.len = gap.msg_len = 1;
+    Frame ack;
+    ack.kind = Kind::Ack;
+    ack.ack = 3;
+    ack.sport = 5999;
+    ack.dport = 6999;
+    Frame hello;
+    hello.kind = Kind::Hello;
+    hello.hello = {2, 4, 77};
+    std::vector<std::vector<uint8_t>> bad{bytes_of(gap, {0x55}), bytes_of(ack), bytes_of(hello), std::vector<uint8_t>(kHeaderLen, 0)};
+    constexpr int kPerSocket = 200;
+    std::thread sender([&] {
+        for (int k = 0; k < kPerSocket; ++k) {
+            for (uint16_t i = 0; i < 8; ++i)
+                ASSERT_EQ(tx[i]->send({kB1.ip, static_cast<uint16_t>(6000 + i)}, payload(static_cast<uint64_t>(k), 3000)), 0);
+            if (k % 40 == 20 && k / 40 < 4) {
+                const auto lane = static_cast<uint16_t>(k / 40);
+                while (!a->inject(kB1.ip, lane, bad[lane])) std::this_thread::sleep_for(1ms);
+            }
+        }
+    });
+    Sink sink;
+    sink.drain(rx, 8 * kPerSocket, 30s);
+    sender.join();
+    EXPECT_FALSE(sink.bad);
+    for (uint16_t i = 0; i < 8; ++i) {
+        const auto& idx = sink.seen[{static_cast<uint16_t>(6000 + i), static_cast<uint16_t>(5000 + i)}];
+        ASSERT_EQ(idx.size(), static_cast<size_t>(kPerSocket));
+        for (int k = 0; k < kPerSocket; ++k) ASSERT_EQ(idx[static_cast<size_t>(k)], static_cast<uint64_t>(k));
+    }
+    EXPECT_TRUE(lb.contains("error: lane 0 with 127.0.0.1 closed: sequence gap"));
+    EXPECT_TRUE(lb.contains("error: lane 1 with 127.0.0.1 closed: ack for pair 6999->5999 never sent"));
+    EXPECT_TRUE(lb.contains("error: lane 2 with 127.0.0.1 closed: second HELLO on a lane"));
+    EXPECT_TRUE(lb.contains("error: lane 3 with 127.0.0.1 closed: malformed frame: no frame kind"));
+    const NodeInfo info = b->info();
+    for (const LaneInfo& l : info.peers[0].lane) EXPECT_EQ(l.failures, 1u) << "lane " << l.index;
+}
+
 TEST(RdsNode, CreditRunsOutWithENOBUFSAndReturnsWhenTheReceiverReads) {
     Logs la, lb;
     const uint16_t port = free_port();

@@ -94,6 +94,36 @@ TEST(RdsLanePorts, EightLanesLandOnEightDistinctQueues) {
     EXPECT_NE(ports.describe().find("8 RX queues"), std::string::npos) << ports.describe();
 }
 
+// Knowing the peer's model too (here 6 queues there, 8 here): lane i's port lands its replies on
+// local queue i mod 8 and its forward traffic on peer queue i mod 6, checked by hashing both
+// tuples with each model.
+TEST(RdsLanePorts, PortsFitTheLocalAndThePeerQueues) {
+    UniqueFd listener = tcp_listen("127.0.0.1", 0);
+    const uint16_t rport = local_endpoint(listener.get())->port;
+    LanePorts::Config c;
+    c.local = *rss::IpAddress::parse("127.0.0.1");
+    c.range = rss::PortRange{43000, 46999};
+    c.model = rss::NicModel::make_default(8);
+    c.peer_model = rss::NicModel::make_default(6);
+    LanePorts ports(c);
+    rss::ToeplitzHasher local_hash(c.model->key), peer_hash(c.peer_model->key);
+    std::set<int> peer_queues;
+    std::vector<LanePorts::Opened> open;
+    for (uint16_t lane = 0; lane < 6; ++lane) {
+        LanePorts::Opened o = ports.open(c.local, rport, lane);
+        const auto reply = rss::reply_tuple(c.local, o.port, c.local, rport);
+        const rss::FlowTuple forward{c.local, c.local, o.port, rport};
+        EXPECT_EQ(static_cast<int>(c.model->reta.queue_of_hash(local_hash.hash(reply, true))), lane % 8);
+        EXPECT_EQ(static_cast<int>(c.peer_model->reta.queue_of_hash(peer_hash.hash(forward, true))), lane % 6);
+        EXPECT_EQ(o.queue, lane % 8);
+        EXPECT_EQ(o.peer_queue, lane % 6);
+        peer_queues.insert(o.peer_queue);
+        open.push_back(std::move(o));
+    }
+    EXPECT_EQ(peer_queues.size(), 6u);
+    EXPECT_NE(ports.describe().find("peer NICs: 6 RX queues"), std::string::npos) << ports.describe();
+}
+
 TEST(RdsLanePorts, WithoutAModelPortsComeFromTheRangeInTurn) {
     UniqueFd listener = tcp_listen("127.0.0.1", 0);
     const uint16_t rport = local_endpoint(listener.get())->port;

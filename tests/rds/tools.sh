@@ -19,7 +19,7 @@ a=$(bash "$tb" addr a); b=$(bash "$tb" addr b)
 bash "$tb" exec b "$shunt" rds stress -r "$b" > "$work/passive.out" 2>&1 &
 passive=$!
 sleep 0.3
-bash "$tb" exec a "$shunt" rds stress -r "$a" -s "$b" -t 4 -d 2 -q 8K -a 256 -T 3 --lanes 5 --reset 200 \
+bash "$tb" exec a "$shunt" rds stress -r "$a" -s "$b" -t 4 -d 2 -q 8K -a 256 -T 3 --lanes 5 --reset 200 --peer-queues 5 \
   > "$work/active.out" 2> "$work/active.err" &
 active=$!
 sleep 1.5
@@ -40,6 +40,9 @@ peer = nodes[0]["peers"][0]
 assert peer["ip"] == sys.argv[2] and peer["lanes"] == 5, peer
 assert len(peer["lane"]) == 5, peer
 assert sum(l["tx_frames"] for l in peer["lane"]) > 0
+# --peer-queues 5: the lanes opened here put their forward traffic on peer queue = lane index.
+mine = [l for l in peer["lane"] if l["state"] == "up" and l["opened_here"]]
+assert mine and all(l["peer_rx_queue"] == l["index"] for l in mine), peer["lane"]
 PY
 # ping needs a node that is up on b: a soak receiver is one.
 bash "$tb" exec b "$(dirname "$shunt")/../tests/rds/rds_soak" recv --ip "$b" --log "$work/r.log" > /dev/null 2>&1 &
