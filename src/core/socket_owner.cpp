@@ -43,13 +43,21 @@ std::optional<uint64_t> socket_inode(const IpPort& local, const IpPort& remote, 
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     if (::sendto(nl.get(), &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) return std::nullopt;
-    alignas(nlmsghdr) char buf[8192];
-    int n = static_cast<int>(::recv(nl.get(), buf, sizeof buf, 0));
+    char buf[8192];
+    const ssize_t n = ::recv(nl.get(), buf, sizeof buf, 0);
     if (n <= 0) return std::nullopt;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
-        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) return std::nullopt;  // NLMSG_ERROR: no such socket
-        const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-        if (d->idiag_inode) return d->idiag_inode;
+    // Walk the reply by copying each header out: no casts into the byte buffer.
+    size_t off = 0;
+    while (off + sizeof(nlmsghdr) <= static_cast<size_t>(n)) {
+        nlmsghdr h;
+        std::memcpy(&h, buf + off, sizeof h);
+        if (h.nlmsg_len < sizeof h || off + h.nlmsg_len > static_cast<size_t>(n)) return std::nullopt;
+        if (h.nlmsg_type != SOCK_DIAG_BY_FAMILY) return std::nullopt;  // NLMSG_ERROR: no such socket
+        inet_diag_msg d;
+        if (h.nlmsg_len < NLMSG_LENGTH(sizeof d)) return std::nullopt;
+        std::memcpy(&d, buf + off + NLMSG_HDRLEN, sizeof d);
+        if (d.idiag_inode) return d.idiag_inode;
+        off += NLMSG_ALIGN(h.nlmsg_len);
     }
     return std::nullopt;
 }

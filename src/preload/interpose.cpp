@@ -254,8 +254,10 @@ SHUNT_EXPORT ssize_t splice(int in, loff_t* off_in, int out, loff_t* off_out, si
 
 // glibc declares poll's array write-only (for fortify), so GCC takes our reading of the
 // events the caller filled in for a read of uninitialised memory.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 SHUNT_EXPORT int poll(pollfd* fds, nfds_t nfds, int timeout) {
     if (inside_shunt || !any_smcd(fds, nfds)) return libc().poll(fds, nfds, timeout);
@@ -270,7 +272,9 @@ SHUNT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const 
     if (inside_shunt || !any_smcd(fds, nfds)) return libc().ppoll(fds, nfds, timeout, mask);
     return on_poll(fds, nfds, timeout, mask);
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 SHUNT_EXPORT int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask, size_t fdslen) {
     if (fdslen / sizeof(pollfd) < nfds) __chk_fail();
     return ppoll(fds, nfds, timeout, mask);

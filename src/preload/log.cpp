@@ -30,7 +30,7 @@ int log_fd() {
     return fd;
 }
 
-void emit(int fd, const char* fmt, va_list ap) {
+[[gnu::format(printf, 2, 0)]] void emit(int fd, const char* fmt, va_list ap) {
     InsideShunt guard;
     SavedErrno keep;
     char line[512];
