@@ -93,28 +93,11 @@ Result<std::unique_ptr<Connection>, int> connect_one(const addrinfo* a, const Op
         return finish(std::move(tcp), false, HandshakeResult{std::nullopt, reason, 0, false}, opt);
     }
     // Announce the 4-tuple before the SYN: bind first to learn our port.
-    sockaddr_storage src_sa{};
-    socklen_t src_len = a->ai_addrlen;
-    std::memcpy(&src_sa, a->ai_addr, a->ai_addrlen);
-    const auto src = source_for(a->ai_addr, a->ai_addrlen);
     std::optional<Announcement> ann;
     FourTuple t;
-    if (src) {
-        if (a->ai_family == AF_INET) {
-            auto* in = reinterpret_cast<sockaddr_in*>(&src_sa);
-            std::memcpy(&in->sin_addr, src->addr.data() + 12, 4);
-            in->sin_port = 0;
-        } else {
-            auto* in6 = reinterpret_cast<sockaddr_in6*>(&src_sa);
-            std::memcpy(&in6->sin6_addr, src->addr.data(), 16);
-            in6->sin6_port = 0;
-        }
-        if (::bind(tcp.get(), reinterpret_cast<sockaddr*>(&src_sa), src_len) == 0) {
-            if (auto bound = local_endpoint(tcp.get())) {
-                t = FourTuple{*bound, *dest};
-                if (auto a2 = setup.cfg.rundir->announce(t)) ann = std::move(*a2);
-            }
-        }
+    if (const auto bound = bind_source_for(tcp.get(), a->ai_addr, a->ai_addrlen)) {
+        t = FourTuple{*bound, *dest};
+        if (auto a2 = setup.cfg.rundir->announce(t)) ann = std::move(*a2);
     }
     if (int e = connect_blocking(tcp.get(), a->ai_addr, a->ai_addrlen)) return Unexpected{e};
     if (!ann) return finish(std::move(tcp), false, HandshakeResult{std::nullopt, code(DeclineCode::CnfErr), 0, false}, opt);

@@ -30,8 +30,7 @@ Config Config::from_env() {
         } else {
             // Refusing everything is the safe reading of a list we cannot parse.
             log_always("%s: cannot parse '%s'; nothing will be accelerated", name, bad.c_str());
-            c.allow = {AddressRule{IpPort::parse("::", 0), 128, 0, 0}};
-            c.deny = {AddressRule{}};
+            c.deny = {AddressRule{}};  // matches every address and port
         }
     }
     return c;

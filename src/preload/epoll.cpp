@@ -30,6 +30,7 @@
 
 #include "core/random.hpp"
 #include "preload/config.hpp"
+#include "preload/deadline.hpp"
 #include "preload/guard.hpp"
 #include "preload/log.hpp"
 #include "preload/ops.hpp"
@@ -38,7 +39,6 @@
 namespace shunt::preload {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr uint64_t kTcpBit = 1;  // low bit of a tag: the event came from the TCP socket
 
 struct Registration {
@@ -168,12 +168,6 @@ int filter(EpollSet& set, epoll_event* ev, int k) {
     return kept;
 }
 
-int remaining_ms(std::optional<Clock::time_point> deadline) {
-    if (!deadline) return -1;
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
-    return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, INT_MAX));
-}
-
 std::shared_ptr<EpollSet> set_for(int epfd, bool create) {
     if (table().kind(epfd) == FdKind::Epoll) return table().get_as<EpollSet>(epfd);
     if (!create) return nullptr;
@@ -183,7 +177,7 @@ std::shared_ptr<EpollSet> set_for(int epfd, bool create) {
 }
 
 int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketState> s) {
-    // Let the kernel judge epfd and the arguments first, on a descriptor that costs nothing.
+    // The argument checks the kernel would make for this descriptor.
     if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) {
         errno = EINVAL;
         return -1;
@@ -296,8 +290,7 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
         return libc().epoll_pwait(epfd, events, maxevents, ms, mask);
     }
     InsideShunt guard;
-    std::optional<Clock::time_point> deadline;
-    if (timeout) deadline = Clock::now() + std::chrono::seconds(timeout->tv_sec) + std::chrono::nanoseconds(timeout->tv_nsec);
+    const auto deadline = deadline_after(timeout);
 
     // The rings first, then whatever the kernel has without waiting.
     auto look = [&](bool kernel_too) {
@@ -315,7 +308,7 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
     if (spin.count() > 0) {
         const auto until = std::min(Clock::now() + spin, deadline.value_or(Clock::time_point::max()));
         for (unsigned i = 1;; ++i) {
-            __builtin_ia32_pause();
+            cpu_relax();
             if (const int n = look((i & 31) == 0); n > 0) return n;
             if ((i & 63) == 0 && Clock::now() >= until) break;
         }

@@ -28,6 +28,14 @@ std::shared_ptr<Tracked> FdTable::get(int fd) const {
     return c ? c->state[fd & kChunkMask] : nullptr;
 }
 
+std::shared_ptr<Tracked> FdTable::get(int fd, FdKind want) const {
+    if (fd < 0 || fd >= kMaxFd) return nullptr;
+    std::shared_lock lock(mu_);
+    const Chunk* c = chunks_[static_cast<size_t>(fd) >> kChunkBits].load(std::memory_order_acquire);
+    if (!c || c->kind[fd & kChunkMask].load(std::memory_order_relaxed) != static_cast<uint8_t>(want)) return nullptr;
+    return c->state[fd & kChunkMask];
+}
+
 void FdTable::put(int fd, FdKind kind, std::shared_ptr<Tracked> t) {
     if (fd < 0 || fd >= kMaxFd) return;
     std::unique_lock lock(mu_);

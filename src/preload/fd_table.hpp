@@ -41,6 +41,8 @@ public:
         return c ? static_cast<FdKind>(c->kind[fd & kChunkMask].load(std::memory_order_relaxed)) : FdKind::None;
     }
     std::shared_ptr<Tracked> get(int fd) const;
+    // What `fd` names if it is of kind `want` (read together under the lock), else nullptr.
+    std::shared_ptr<Tracked> get(int fd, FdKind want) const;
     template <typename T>
     std::shared_ptr<T> get_as(int fd) const {
         return std::dynamic_pointer_cast<T>(get(fd));

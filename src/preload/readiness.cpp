@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "preload/config.hpp"
+#include "preload/deadline.hpp"
 #include "preload/guard.hpp"
 #include "preload/ops.hpp"
 #include "preload/real.hpp"
@@ -24,7 +25,6 @@
 namespace shunt::preload {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 struct Watched {
     nfds_t index;
@@ -40,14 +40,6 @@ short revents_of(const lo::Readiness& r, short events) {
     if (r.err) out |= POLLERR;
     return out;
 }
-
-int remaining_ms(std::optional<Clock::time_point> deadline) {
-    if (!deadline) return -1;
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
-    return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, INT_MAX));
-}
-
-void cpu_relax() { __builtin_ia32_pause(); }
 
 }  // namespace
 
@@ -70,8 +62,7 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         }
     }
     const bool others = watched.size() < nfds;
-    std::optional<Clock::time_point> deadline;
-    if (timeout) deadline = Clock::now() + std::chrono::seconds(timeout->tv_sec) + std::chrono::nanoseconds(timeout->tv_nsec);
+    const auto deadline = deadline_after(timeout);
 
     // Fills in fds[].revents from the rings and `work`; returns how many are ready.
     auto finish = [&]() {

@@ -300,11 +300,13 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 std::shared_ptr<SocketState> smcd_state(int fd) {
+    // Only sockets are ever entered under these kinds (checked with the entry, under the
+    // table's lock), so the data path needs no dynamic cast.
     const FdKind k = table().kind(fd);
-    if (k == FdKind::Smcd) return table().get_as<SocketState>(fd);
+    if (k == FdKind::Smcd) return std::static_pointer_cast<SocketState>(table().get(fd, FdKind::Smcd));
     if (k == FdKind::PendingTcp) {
         // A TCP client listed in `shunt stat` once its connection exists.
-        auto s = table().get_as<SocketState>(fd);
+        auto s = std::static_pointer_cast<SocketState>(table().get(fd, FdKind::PendingTcp));
         if (!s) return nullptr;
         InsideShunt guard;
         SavedErrno keep;

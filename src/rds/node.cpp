@@ -546,19 +546,26 @@ void NodeState::on_frame(Conn* c, const Frame& f, std::span<const uint8_t> paylo
     }
 }
 
+bool NodeState::adopt_hello(Peer& p, Conn* c, const Hello& h) {
+    if (p.incarnation == 0) {
+        p.incarnation = h.incarnation;
+        p.stats.incarnation = h.incarnation;
+    }
+    if (p.nlanes == 0) {
+        negotiated(p, h.lanes);
+    } else if (h.lanes != p.peer_lanes) {
+        protocol_error(c, fmt::format("HELLO says {} lanes, the peer said {}", h.lanes, p.peer_lanes));
+        return false;
+    }
+    return true;
+}
+
 void NodeState::on_hello(Conn* c, const Hello& h) {
     if (!c->outgoing) {
         if (h.lane >= opt.lanes) return protocol_error(c, fmt::format("HELLO for lane {} of {}", h.lane, opt.lanes));
         Peer& p = peer_for(c->remote_ip);
         if (p.incarnation != 0 && p.incarnation != h.incarnation) peer_restarted(p, h.incarnation);
-        if (p.incarnation == 0) {
-            p.incarnation = h.incarnation;
-            p.stats.incarnation = h.incarnation;
-        }
-        if (p.nlanes == 0)
-            negotiated(p, h.lanes);
-        else if (h.lanes != p.peer_lanes)
-            return protocol_error(c, fmt::format("HELLO says {} lanes, the peer said {}", h.lanes, p.peer_lanes));
+        if (!adopt_hello(p, c, h)) return;
         if (h.lane >= p.nlanes) return protocol_error(c, fmt::format("HELLO for lane {} of {}", h.lane, p.nlanes));
         Lane& l = p.lanes[h.lane];
         // Duelling opens: the lower address's connection wins on both sides. A connection the
@@ -595,14 +602,7 @@ void NodeState::on_hello(Conn* c, const Hello& h) {
         peer_restarted(p, h.incarnation);
         l.conn = std::move(keep);
     }
-    if (p.incarnation == 0) {
-        p.incarnation = h.incarnation;
-        p.stats.incarnation = h.incarnation;
-    }
-    if (p.nlanes == 0)
-        negotiated(p, h.lanes);
-    else if (h.lanes != p.peer_lanes)
-        return protocol_error(c, fmt::format("HELLO says {} lanes, the peer said {}", h.lanes, p.peer_lanes));
+    if (!adopt_hello(p, c, h)) return;
     if (l.index >= p.nlanes) {
         close_conn(c);
         return;

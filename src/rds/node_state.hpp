@@ -172,6 +172,9 @@ private:
     void on_readable(Conn* c);
     void on_frame(Conn* c, const Frame& f, std::span<const uint8_t> payload);
     void on_hello(Conn* c, const Hello& h);
+    // Takes the incarnation and lane count a HELLO announces; false (lane closed) if the count
+    // contradicts what the peer said before.
+    bool adopt_hello(Peer& p, Conn* c, const Hello& h);
     void on_data(Conn* c, Peer& p, const Frame& f, std::span<const uint8_t> payload);
     void on_ack(Conn* c, Peer& p, const Frame& f);
     void protocol_error(Conn* c, const std::string& why);

@@ -8,14 +8,6 @@ require python3 redis-server redis-benchmark redis-cli ss
 echo_py="$(dirname "$0")/echo.py"
 conn_entries() { find "$SHUNT_RUNDIR/conn" -mindepth 1 2>/dev/null | wc -l; }
 
-# settle_dmbs PID SECONDS: until PID holds no DMB; fails after SECONDS.
-settle_dmbs() {
-  local i
-  for i in $(seq $(($2 * 20))); do [ "$(dmb_fds "$1")" -eq 0 ] && return 0; sleep 0.05; done
-  ls -l "/proc/$1/fd" | grep memfd || true
-  fail "pid $1 still holds $(dmb_fds "$1") shunt-dmb descriptors/mappings $2 s after its peer died"
-}
-
 # 1. The echo server dies: the streaming client sees the end within 5 s, releases its buffers
 #    while it lives on, and after it exits the rundir is empty.
 port=$(free_port)

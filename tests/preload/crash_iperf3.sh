@@ -4,11 +4,6 @@
 # out why; see the session note.
 . "$(dirname "$0")/lib.sh"
 require iperf3 python3
-settle_dmbs() {
-  local i
-  for i in $(seq $(($2 * 20))); do [ "$(dmb_fds "$1")" -eq 0 ] && return 0; sleep 0.05; done
-  fail "pid $1 still holds $(dmb_fds "$1") shunt-dmb descriptors/mappings $2 s after its peer died"
-}
 
 # An iperf3 client dies mid-test: the iperf3 server gives up on that test and runs the next.
 port=$(free_port)

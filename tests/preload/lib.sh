@@ -140,5 +140,13 @@ dmb_fds() {
   echo $((n + m))
 }
 
+# settle_dmbs PID SECONDS: until PID holds no DMB; fails after SECONDS.
+settle_dmbs() {
+  local i
+  for i in $(seq $(($2 * 20))); do [ "$(dmb_fds "$1")" -eq 0 ] && return 0; sleep 0.05; done
+  ls -l "/proc/$1/fd" | grep memfd || true
+  fail "pid $1 still holds $(dmb_fds "$1") shunt-dmb descriptors/mappings $2 s after its peer died"
+}
+
 # Files in the rundir but the GID file: registrations and announcements.
 rundir_files() { find "$SHUNT_RUNDIR" \( -type f -o -type s \) ! -name gid 2>/dev/null | wc -l; }

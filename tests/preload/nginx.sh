@@ -23,6 +23,9 @@ error_log $site/logs/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
+  # nginx closes a keep-alive connection after 1000 requests and wrk reconnects; the census
+  # below counts the 50 connections, so none may be between close and reconnect.
+  keepalive_requests 1000000000;
   client_body_temp_path $site/body; proxy_temp_path $site/proxy; fastcgi_temp_path $site/fastcgi;
   uwsgi_temp_path $site/uwsgi; scgi_temp_path $site/scgi;
   server { listen 127.0.0.1:$port; root $site/html; }

@@ -1,0 +1,30 @@
+#pragma once
+// The time limit of a poll/select/epoll call as the preload emulates it, and the pause used
+// while spinning before it sleeps.
+#include <sys/time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <optional>
+
+namespace shunt::preload {
+
+using Clock = std::chrono::steady_clock;
+
+// nullopt: no limit (a null timeout).
+inline std::optional<Clock::time_point> deadline_after(const timespec* timeout) {
+    if (!timeout) return std::nullopt;
+    return Clock::now() + std::chrono::seconds(timeout->tv_sec) + std::chrono::nanoseconds(timeout->tv_nsec);
+}
+
+// Milliseconds left for a kernel wait: -1 without a limit, 0 once it has passed.
+inline int remaining_ms(std::optional<Clock::time_point> deadline) {
+    if (!deadline) return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+    return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, INT_MAX));
+}
+
+inline void cpu_relax() { __builtin_ia32_pause(); }
+
+}  // namespace shunt::preload
