@@ -423,7 +423,9 @@ ssize_t Connection::smcd_write(const iovec* iov, int iovcnt, IoMode mode) {
             }
             if (tx_armed_) {
                 tx_armed_ = false;
-                link_->local.meta()->writer_wants_signal.store(0, kRelaxed);
+                // Withdrawn before the reader signalled: signal ourselves instead, for a waiter
+                // (an epoll set) that armed the flag too and now relies on that signal.
+                if (link_->local.meta()->writer_wants_signal.exchange(0)) signal(link_->tx_wake.get());
                 publish_cons_word(std::nullopt, 0, prod_flag::kWriteBlocked, 0);
             }
             auto& wants = peer.meta()->reader_wants_signal;
@@ -470,7 +472,9 @@ int Connection::shutdown(int how) {
         return -1;
     }
     if (!link_) return ::shutdown(tcp_.get(), how);
-    if (how == SHUT_RD || how == SHUT_RDWR) shut_rd_ = true;
+    if ((how == SHUT_RD || how == SHUT_RDWR) && !shut_rd_.exchange(true)) {
+        signal(link_->rx_wake.get());  // readable now (EOF): tell our own waiters
+    }
     if ((how == SHUT_WR || how == SHUT_RDWR) && !shut_wr_.exchange(true)) {
         // SHUT_RDWR closes the SMC connection as Linux smc_shutdown does; SHUT_WR half-closes.
         const uint32_t unread = cursor_distance(CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor,
@@ -481,6 +485,7 @@ int Connection::shutdown(int how) {
         publish_cons_word(std::nullopt, 0, 0, flag);
         signal(link_->peer_rx_wake.get());
         signal(link_->peer_tx_wake.get());
+        signal(link_->tx_wake.get());  // writable now (EPIPE): tell our own waiters
     }
     return 0;
 }
@@ -535,17 +540,17 @@ Readiness Connection::readiness() const {
     return r;
 }
 
-Readiness Connection::arm(bool want_in, bool want_out) {
+Readiness Connection::arm(bool want_in, bool want_out, bool drain_first) {
     if (!link_) return {};
     if (want_in) {
         // Publish what we consumed first: a writer may be waiting for it while we sleep.
         if (std::unique_lock lock(rx_mu_, std::try_to_lock); lock.owns_lock()) after_consume(true);
-        drain(link_->rx_wake.get());
+        if (drain_first) drain(link_->rx_wake.get());
         link_->local.meta()->reader_wants_signal.store(1, kSeqCst);
     }
     if (want_out) {
         std::unique_lock lock(tx_mu_, std::try_to_lock);
-        drain(link_->tx_wake.get());
+        if (drain_first) drain(link_->tx_wake.get());
         link_->local.meta()->writer_wants_signal.store(1, kSeqCst);
         if (lock.owns_lock() && !tx_armed_) {
             publish_cons_word(std::nullopt, prod_flag::kWriteBlocked, 0, 0);

@@ -112,7 +112,9 @@ public:
     // Asks the peer to signal rx_wake_fd() (want_in) or tx_wake_fd() (want_out) on its next
     // change, then returns the state as it is after asking: if it is not ready, a signal will
     // come (no wake-up is lost). A waiter also watches tcp_fd() unless tcp_eof().
-    Readiness arm(bool want_in, bool want_out);
+    // `drain` empties the eventfds first, for level-triggered waiters (poll); an edge-triggered
+    // epoll set does not need it (each signal is a new event) and saves the syscalls.
+    Readiness arm(bool want_in, bool want_out, bool drain = true);
     // The TCP socket showed an event: learn whether the peer died.
     void on_tcp_event();
     int rx_wake_fd() const { return link_ ? link_->rx_wake.get() : -1; }

@@ -5,16 +5,25 @@
 // look always writable and never readable); instead the set holds, edge-triggered and tagged
 // with a random 64-bit value of ours, the connection's two eventfds (the peer signals them
 // when data arrives or space frees, if we asked) and a private duplicate of its TCP socket
-// (EOF there means the peer died). epoll_wait then works as poll does (readiness.cpp): look
-// at the rings, spin, arm and sleep in the kernel; events carrying our tags are consumed here
-// and never reach the application.
+// (EOF there means the peer died). Events carrying our tags are consumed here and never reach
+// the application.
+//
+// Looking at a connection's rings costs cache misses on lines the peer writes, so a call must
+// not look at every connection in the set (redis has one per client). Each registration is
+// either *listed* (looked at on every call) or *armed* (its reader/writer "wake me" flag is set,
+// so the peer's next change signals an eventfd, which lists it again). A listed registration
+// that is found idle is armed and leaves the list. In a small set with spinning enabled the
+// idle ones stay listed, unarmed, while we spin, so a busy peer pays no syscall; they are armed
+// only before we sleep in the kernel.
 //
 // Per registration we keep what the application asked (events, data, EPOLLET, EPOLLONESHOT,
 // EPOLLRDHUP). Level-triggered reports whatever is ready. Edge-triggered reports EPOLLIN when
 // the peer's producer cursor (or its close flags) moved since we last reported it, EPOLLOUT
 // when its consumer cursor moved (first report right after ADD/MOD, as the kernel does).
-// A connection whose last descriptor is closed leaves the set at the next look; the same
-// descriptor number may then be registered again for something else.
+// EPOLL_CTL_DEL only parks a registration (its eventfds stay in the kernel set, silent), so the
+// DEL/ADD pair an ae-style loop issues per request costs no syscall. A connection whose last
+// descriptor is closed leaves the set for good at the next call; the same descriptor number may
+// then be registered again for something else.
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -40,6 +49,8 @@ namespace shunt::preload {
 namespace {
 
 constexpr uint64_t kTcpBit = 1;  // low bit of a tag: the event came from the TCP socket
+// Sets up to this size keep idle registrations listed and unarmed while spinning.
+constexpr size_t kSpinListLimit = 8;
 
 struct Registration {
     int fd = -1;
@@ -49,15 +60,19 @@ struct Registration {
     uint64_t tag = 0;  // even; tag | kTcpBit for the TCP socket
     uint64_t rx_seen = ~0ULL, tx_seen = ~0ULL;
     bool hup_seen = false;
+    bool active = true;     // false: parked by EPOLL_CTL_DEL
     bool disabled = false;  // EPOLLONESHOT fired, until EPOLL_CTL_MOD
+    bool listed = false;    // in EpollSet::listed
 };
 
 struct EpollSet : Tracked {
     std::mutex mu;
-    std::map<int, Registration> regs;  // by application descriptor
-    std::unordered_map<uint64_t, int> live_tags;  // tag -> fd
-    std::unordered_set<uint64_t> retired;   // tags removed recently: their events may still come
+    std::map<int, Registration> regs;                     // by application descriptor
+    std::unordered_map<uint64_t, Registration*> live_tags;
+    std::vector<Registration*> listed;                    // looked at on every call
+    std::unordered_set<uint64_t> retired;  // tags removed recently: their events may still come
     std::deque<uint64_t> retired_order;
+    uint64_t swept = 0;  // release_generation() at the last sweep
 };
 
 FdTable& table() { return FdTable::instance(); }
@@ -88,16 +103,35 @@ void kernel_del(int epfd, const Registration& r) {
     for (int fd : {c.rx_wake_fd(), c.tx_wake_fd(), c.tcp_fd()}) libc().epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
 }
 
+void list(EpollSet& set, Registration& r) {
+    if (r.listed) return;
+    r.listed = true;
+    set.listed.push_back(&r);
+}
+
 void retire(EpollSet& set, int epfd, std::map<int, Registration>::iterator it) {
-    kernel_del(epfd, it->second);
-    set.live_tags.erase(it->second.tag);
-    set.retired.insert(it->second.tag);
-    set.retired_order.push_back(it->second.tag);
+    Registration& r = it->second;
+    kernel_del(epfd, r);
+    if (r.listed) std::erase(set.listed, &r);
+    set.live_tags.erase(r.tag);
+    set.retired.insert(r.tag);
+    set.retired_order.push_back(r.tag);
     if (set.retired_order.size() > 4096) {
         set.retired.erase(set.retired_order.front());
         set.retired_order.pop_front();
     }
     set.regs.erase(it);
+}
+
+// Drops the registrations of connections closed since the last sweep.
+void sweep(EpollSet& set, int epfd) {
+    const uint64_t gen = release_generation();
+    if (gen == set.swept) return;
+    set.swept = gen;
+    for (auto it = set.regs.begin(); it != set.regs.end();) {
+        if (it->second.s->released) retire(set, epfd, it++);
+        else ++it;
+    }
 }
 
 uint32_t events_of(const lo::Readiness& r, uint32_t asked) {
@@ -110,62 +144,98 @@ uint32_t events_of(const lo::Readiness& r, uint32_t asked) {
     return ev;
 }
 
-// Reports the ready registrations into out[0..max); returns how many.
-int scan(EpollSet& set, int epfd, epoll_event* out, int max) {
-    int n = 0;
-    for (auto it = set.regs.begin(); it != set.regs.end() && n < max;) {
-        Registration& r = it->second;
-        if (r.s->released) {
-            retire(set, epfd, it++);
-            continue;
-        }
-        ++it;
-        if (r.disabled) continue;
-        lo::Connection& c = *r.s->smcd;
-        uint32_t ev = events_of(c.readiness(), r.events);
-        if (!ev) continue;
-        if (r.events & EPOLLET) {
-            const uint64_t rx = c.rx_mark(), tx = c.tx_mark();
-            uint32_t edge = 0;
-            if ((ev & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP)) && rx != r.rx_seen) {
-                edge |= ev & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP);
-                r.rx_seen = rx;
-            }
-            if ((ev & (EPOLLOUT | EPOLLWRNORM)) && tx != r.tx_seen) {
-                edge |= ev & (EPOLLOUT | EPOLLWRNORM);
-                r.tx_seen = tx;
-            }
-            if ((ev & (EPOLLHUP | EPOLLERR)) && !r.hup_seen) {
-                edge |= ev & (EPOLLHUP | EPOLLERR);
-                r.hup_seen = true;
-            }
-            ev = edge;
-            if (!ev) continue;
-        }
-        out[n].events = ev;
-        out[n].data = r.data;
-        ++n;
-        if (r.events & EPOLLONESHOT) r.disabled = true;
+// What to report for `r` now (0: nothing), remembering it for edge-triggered registrations.
+uint32_t due(Registration& r) {
+    lo::Connection& c = *r.s->smcd;
+    uint32_t ev = events_of(c.readiness(), r.events);
+    if (!ev || !(r.events & EPOLLET)) return ev;
+    const uint64_t rx = c.rx_mark(), tx = c.tx_mark();
+    uint32_t edge = 0;
+    if ((ev & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP)) && rx != r.rx_seen) {
+        edge |= ev & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP);
+        r.rx_seen = rx;
     }
+    if ((ev & (EPOLLOUT | EPOLLWRNORM)) && tx != r.tx_seen) {
+        edge |= ev & (EPOLLOUT | EPOLLWRNORM);
+        r.tx_seen = tx;
+    }
+    if ((ev & (EPOLLHUP | EPOLLERR)) && !r.hup_seen) {
+        edge |= ev & (EPOLLHUP | EPOLLERR);
+        r.hup_seen = true;
+    }
+    return edge;
+}
+
+// Asks the peer to signal `r`'s next change.
+void arm(Registration& r) {
+    lo::Connection& c = *r.s->smcd;
+    const bool want_in = r.events & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP);
+    const bool want_out = (r.events & (EPOLLOUT | EPOLLWRNORM)) && !c.readiness().out;
+    c.arm(want_in, want_out, /*drain=*/false);
+}
+
+// Looks at the listed registrations from index `from` on, reporting the due ones into
+// out[0..max); returns how many. A registration with nothing due is armed and unlisted when
+// `arm_idle`, otherwise it stays listed (we keep looking at it ourselves).
+int look_listed(EpollSet& set, epoll_event* out, int max, bool arm_idle, size_t from = 0) {
+    int n = 0;
+    size_t keep = from;
+    for (size_t i = from; i < set.listed.size(); ++i) {
+        Registration* r = set.listed[i];
+        bool stay = false;
+        if (r->active && !r->disabled && !r->s->released) {
+            stay = true;
+            if (n < max) {
+                uint32_t ev = due(*r);
+                if (!ev && arm_idle) {
+                    arm(*r);
+                    ev = due(*r);  // a change that came before the flag was up
+                    stay = ev != 0;
+                }
+                if (ev) {
+                    out[n].events = ev;
+                    out[n].data = r->data;
+                    ++n;
+                    if (r->events & EPOLLONESHOT) {
+                        r->disabled = true;
+                        stay = false;
+                    }
+                }
+            }
+        }
+        if (stay) set.listed[keep++] = r;
+        else r->listed = false;
+    }
+    set.listed.resize(keep);
     return n;
 }
 
-// Drops our own events from what the kernel returned (handling TCP ones); returns how many
-// of the application's remain, moved to the front.
+// Drops our own events from what the kernel returned, listing their registrations (and
+// handling TCP ones); returns how many of the application's remain, moved to the front.
 int filter(EpollSet& set, epoll_event* ev, int k) {
     int kept = 0;
     for (int i = 0; i < k; ++i) {
         const uint64_t tag = ev[i].data.u64 & ~kTcpBit;
         if (auto it = set.live_tags.find(tag); it != set.live_tags.end()) {
-            if (ev[i].data.u64 & kTcpBit) {
-                if (auto r = set.regs.find(it->second); r != set.regs.end()) r->second.s->smcd->on_tcp_event();
-            }
+            Registration& r = *it->second;
+            if (ev[i].data.u64 & kTcpBit) r.s->smcd->on_tcp_event();
+            if (r.active) list(set, r);
             continue;
         }
         if (set.retired.count(tag)) continue;
         ev[kept++] = ev[i];
     }
     return kept;
+}
+
+// The events the kernel holds (without waiting), then the registrations they listed.
+int take_kernel(EpollSet& set, int epfd, epoll_event* out, int max, bool arm_idle) {
+    if (max <= 0) return 0;
+    const int k = libc().epoll_wait(epfd, out, max, 0);
+    if (k <= 0) return 0;
+    const size_t from = set.listed.size();
+    const int n = filter(set, out, k);
+    return n + look_listed(set, out + n, max - n, arm_idle, from);
 }
 
 std::shared_ptr<EpollSet> set_for(int epfd, bool create) {
@@ -201,17 +271,25 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
         retire(*set, epfd, it);  // a closed connection whose number came back
         it = set->regs.end();
     }
-    if (op == EPOLL_CTL_ADD) {
-        if (it != set->regs.end()) {
-            log_debug("epoll_ctl(%d, ADD, %d): already registered", epfd, fd);
-            errno = EEXIST;
-            return -1;
-        }
+    const bool registered = it != set->regs.end() && it->second.active;
+    if (op == EPOLL_CTL_ADD && registered) {
+        log_debug("epoll_ctl(%d, ADD, %d): already registered", epfd, fd);
+        errno = EEXIST;
+        return -1;
+    }
+    if (op != EPOLL_CTL_ADD && !registered) {
+        log_debug("epoll_ctl(%d, %s, %d): not registered", epfd, op == EPOLL_CTL_DEL ? "DEL" : "MOD", fd);
+        errno = ENOENT;
+        return -1;
+    }
+    if (op == EPOLL_CTL_DEL) {
+        it->second.active = false;  // parked: a later ADD of this connection reuses it
+        return 0;
+    }
+    if (it == set->regs.end()) {
         Registration r;
         r.fd = fd;
         r.s = std::move(s);
-        r.events = ev->events;
-        r.data = ev->data;
         r.tag = new_tag(*set);
         if (kernel_add(epfd, r) < 0) {
             const int err = errno;
@@ -220,25 +298,18 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
             errno = err;
             return -1;
         }
-        set->live_tags[r.tag] = fd;
-        set->regs.emplace(fd, std::move(r));
-        return 0;
+        it = set->regs.emplace(fd, std::move(r)).first;
+        set->live_tags[it->second.tag] = &it->second;
     }
-    if (it == set->regs.end()) {
-        log_debug("epoll_ctl(%d, %s, %d): not registered", epfd, op == EPOLL_CTL_DEL ? "DEL" : "MOD", fd);
-        errno = ENOENT;
-        return -1;
-    }
-    if (op == EPOLL_CTL_DEL) {
-        retire(*set, epfd, it);
-        return 0;
-    }
+    // ADD (new or parked) and MOD: as asked, reported afresh.
     Registration& r = it->second;
     r.events = ev->events;
     r.data = ev->data;
     r.rx_seen = r.tx_seen = ~0ULL;
     r.hup_seen = false;
+    r.active = true;
     r.disabled = false;
+    list(*set, r);
     return 0;
 }
 
@@ -291,47 +362,49 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
     }
     InsideShunt guard;
     const auto deadline = deadline_after(timeout);
+    const auto spin = config().lo.spin;
 
-    // The rings first, then whatever the kernel has without waiting.
+    // What is ready now: the listed registrations, then what the kernel holds.
     auto look = [&](bool kernel_too) {
         std::lock_guard lock(set->mu);
-        int n = scan(*set, epfd, events, maxevents);
-        if (kernel_too && n < maxevents) {
-            const int k = libc().epoll_wait(epfd, events + n, maxevents - n, 0);
-            if (k > 0) n += filter(*set, events + n, k);
-        }
+        sweep(*set, epfd);
+        // In a small set idle registrations stay listed and unarmed while we spin.
+        const bool arm_idle = spin.count() == 0 || set->regs.size() > kSpinListLimit;
+        int n = look_listed(*set, events, maxevents, arm_idle);
+        if (kernel_too) n += take_kernel(*set, epfd, events + n, maxevents - n, arm_idle);
         return n;
     };
     if (const int n = look(true); n > 0 || remaining_ms(deadline) == 0) return n;
 
-    const auto spin = config().lo.spin;
     if (spin.count() > 0) {
         const auto until = std::min(Clock::now() + spin, deadline.value_or(Clock::time_point::max()));
         for (unsigned i = 1;; ++i) {
             cpu_relax();
-            if (const int n = look((i & 31) == 0); n > 0) return n;
-            if ((i & 63) == 0 && Clock::now() >= until) break;
+            // Armed registrations show up only in the kernel: ask it every time unless some
+            // are listed for us to watch.
+            bool watching;
+            {
+                std::lock_guard lock(set->mu);
+                watching = !set->listed.empty();
+            }
+            if (const int n = look(!watching || (i & 31) == 0); n > 0) return n;
+            if ((!watching || (i & 63) == 0) && Clock::now() >= until) break;
         }
     }
 
     for (;;) {
         {
             std::lock_guard lock(set->mu);
-            for (auto& [fd, r] : set->regs) {
-                if (r.disabled || r.s->released) continue;
-                lo::Connection& c = *r.s->smcd;
-                const bool want_in = r.events & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP);
-                const bool want_out = (r.events & (EPOLLOUT | EPOLLWRNORM)) && !c.readiness().out;
-                c.arm(want_in, want_out);
-            }
-            if (const int n = scan(*set, epfd, events, maxevents); n > 0) return n;
+            sweep(*set, epfd);
+            // Arms every idle registration: from here on each change is signalled.
+            if (const int n = look_listed(*set, events, maxevents, true); n > 0) return n;
         }
-        const int ms = remaining_ms(deadline);
-        const int k = libc().epoll_pwait(epfd, events, maxevents, ms, mask);
+        const int k = libc().epoll_pwait(epfd, events, maxevents, remaining_ms(deadline), mask);
         if (k < 0) return -1;
         std::lock_guard lock(set->mu);
+        const size_t from = set->listed.size();
         int n = filter(*set, events, k);
-        if (n < maxevents) n += scan(*set, epfd, events + n, maxevents - n);
+        n += look_listed(*set, events + n, maxevents - n, true, from);
         if (n > 0 || remaining_ms(deadline) == 0) return n;
     }
 }

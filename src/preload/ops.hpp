@@ -29,6 +29,9 @@ int on_getsockopt(int fd, int level, int name, void* value, socklen_t* len);
 int on_ioctl_size(int fd, unsigned long request, int* out);  // FIONREAD / SIOCOUTQ; 1: not ours
 // The SMC-D connection behind `fd`, or nullptr (a PendingTcp client is listed on the way).
 std::shared_ptr<SocketState> smcd_state(int fd);
+// Counts connections released (last descriptor closed): an epoll set sweeps its registrations
+// for released ones only when this moved.
+uint64_t release_generation();
 
 // io.cpp: data.
 ssize_t on_recv(SocketState& s, const iovec* iov, int iovcnt, int flags);

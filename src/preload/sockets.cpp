@@ -102,6 +102,8 @@ void list_tcp(SocketState& s, int fd, bool server, uint32_t reason, uint32_t pee
     s.conn = lo::Connection::tcp_record(fd, server, reason, peer_reason);
 }
 
+std::atomic<uint64_t> g_releases{0};
+
 // The last descriptor of `t` in this process is gone.
 void release(Tracked& t) {
     auto* s = dynamic_cast<SocketState*>(&t);
@@ -109,11 +111,14 @@ void release(Tracked& t) {
     InsideShunt guard;
     std::lock_guard lock(s->mu);
     s->released = true;  // epoll sets let go of it at their next look
+    g_releases.fetch_add(1, std::memory_order_release);
     if (s->conn) s->conn->release();
     s->registration.reset();
 }
 
 }  // namespace
+
+uint64_t release_generation() { return g_releases.load(std::memory_order_acquire); }
 
 int on_socket(int domain, int type, int protocol) {
     const int fd = libc().socket(domain, type, protocol);
