@@ -157,13 +157,15 @@ public:
         cs.stderr_path = w.client_stderr_separate ? dir.path() + "/client.err" : cs.stdout_path;
         Child client(cs);
 
-        // Look at the connections twice while the client runs (a quarter and half way through).
+        // Look at the connections while the client runs: early (a request-count client such as
+        // redis-benchmark may finish well before --duration under shunt), then a quarter and half
+        // way through.
         RunResult r;
         const auto limit = std::chrono::milliseconds(o_.duration * 3000 + 30000);
         const auto start = std::chrono::steady_clock::now();
         std::optional<int> st;
-        for (double at : {0.25, 0.5}) {
-            const auto when = start + std::chrono::milliseconds(std::max(300, static_cast<int>(at * o_.duration * 1000)));
+        for (int at_ms : {150, o_.duration * 250, o_.duration * 500}) {
+            const auto when = start + std::chrono::milliseconds(at_ms);
             st = client.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(when - std::chrono::steady_clock::now()));
             if (st) break;
             r.modes.add(sample_modes(ctx.port));
