@@ -594,9 +594,9 @@ size_t Connection::writable_bytes() const {
     return link_ ? link_->peer.ring_size() - std::min<size_t>(unsent_bytes(), link_->peer.ring_size()) : 0;
 }
 
-void Connection::add_holder() {
+void Connection::add_holder(pid_t pid) {
     if (!link_) return;
-    const int32_t me = ::getpid();
+    const int32_t me = pid > 0 ? pid : ::getpid();
     for (auto& p : link_->local.meta()->holder_pids) {
         int32_t expected = 0;
         if (p.load(kRelaxed) == me || p.compare_exchange_strong(expected, me, kSeqCst)) return;

@@ -131,8 +131,9 @@ public:
     uint32_t tx_ring_size() const { return link_ ? link_->peer.ring_size() : 0; }
 
     // ---- several processes holding one connection (fork) ----
-    // One more process holds this connection (called in a forked child).
-    void add_holder();
+    // One more process holds this connection: `pid` (a forked child, listed by the parent
+    // before fork() returns to it) or, by default, the calling process.
+    void add_holder(pid_t pid = 0);
     // Lets go of the connection in this process: if another process still holds it, the
     // connection stays open for that one (no close flag, no FIN); otherwise this is close().
     void release();

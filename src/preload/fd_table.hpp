@@ -54,6 +54,11 @@ public:
     std::shared_ptr<Tracked> take(int fd);
     // Every tracked descriptor. The caller holds the table (lock_for_fork).
     std::vector<std::pair<int, std::shared_ptr<Tracked>>> snapshot_locked() const;
+    // Every tracked descriptor (takes the lock).
+    std::vector<std::pair<int, std::shared_ptr<Tracked>>> snapshot() const {
+        std::shared_lock lock(mu_);
+        return snapshot_locked();
+    }
 
     // fork: hold the table so no other thread is halfway through changing it. The child
     // re-creates the lock instead of unlocking it: a rwlock remembers its writer's thread id,

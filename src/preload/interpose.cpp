@@ -118,10 +118,12 @@ SHUNT_EXPORT int getsockopt(int fd, int level, int name, void* value, socklen_t*
                                        : libc().getsockopt(fd, level, name, value, len);
 }
 
+SHUNT_EXPORT pid_t fork() { return on_fork(); }
+
 SHUNT_EXPORT pid_t vfork() {
     // A vfork child shares our memory: anything it did through the preload (a close before
     // exec) would change the parent's state. A real fork keeps the two apart.
-    return libc().fork();
+    return on_fork();
 }
 
 // ---- data ----

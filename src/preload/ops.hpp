@@ -54,5 +54,6 @@ void adopt_early_epoll(int fd, SocketState& s);
 
 // process.cpp: fork.
 void install_fork_handlers();
+pid_t on_fork();
 
 }  // namespace shunt::preload

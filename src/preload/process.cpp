@@ -9,6 +9,10 @@
 // connection at the same time is not supported (the ring is single-producer,
 // single-consumer), as with Linux SMC's own socket sharing caveats.
 //
+// The parent lists the child as a holder before fork() returns to it, and the child lists
+// itself too (whichever runs first): a parent that closes its copy at once (inetd, socat's
+// fork option) must never find itself the last holder and close the connection under the child.
+//
 // The child also gets its own stats region, so `shunt stat` shows its pid for the
 // connections it carries.
 #include <pthread.h>
@@ -18,6 +22,7 @@
 #include "lo/stats_region.hpp"
 #include "preload/guard.hpp"
 #include "preload/ops.hpp"
+#include "preload/real.hpp"
 
 namespace shunt::preload {
 namespace {
@@ -42,5 +47,17 @@ void child() {
 }  // namespace
 
 void install_fork_handlers() { ::pthread_atfork(prepare, parent, child); }
+
+pid_t on_fork() {
+    const pid_t pid = libc().fork();
+    if (pid <= 0) return pid;
+    InsideShunt guard;
+    std::set<lo::Connection*> seen;
+    for (auto& [fd, tracked] : FdTable::instance().snapshot()) {
+        auto* s = dynamic_cast<SocketState*>(tracked.get());
+        if (s && s->smcd && seen.insert(s->smcd).second) s->smcd->add_holder(pid);
+    }
+    return pid;
+}
 
 }  // namespace shunt::preload
