@@ -25,6 +25,7 @@
 // descriptor is closed leaves the set for good at the next call; the same descriptor number may
 // then be registered again for something else.
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -73,6 +74,11 @@ struct EpollSet : Tracked {
     std::unordered_set<uint64_t> retired;  // tags removed recently: their events may still come
     std::deque<uint64_t> retired_order;
     uint64_t swept = 0;  // release_generation() at the last sweep
+    int sleepers = 0;    // threads waiting in the kernel on this set
+    // The set's own descriptor is watched by another epoll set or by poll/select: a listed
+    // registration must then also make the kernel set readable (a signal on its eventfd).
+    bool nested = false;
+    std::vector<Registration*> reported;  // scratch for look_listed
 };
 
 FdTable& table() { return FdTable::instance(); }
@@ -102,6 +108,10 @@ void kernel_del(int epfd, const Registration& r) {
     lo::Connection& c = *r.s->smcd;
     for (int fd : {c.rx_wake_fd(), c.tx_wake_fd(), c.tcp_fd()}) libc().epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
 }
+
+// Makes the kernel set show an event for `r` (its eventfds are edge-triggered there): for a
+// thread already asleep in it, or for a watcher of the set's own descriptor (nested).
+void nudge(const Registration& r) { ::eventfd_write(r.s->smcd->rx_wake_fd(), 1); }
 
 void list(EpollSet& set, Registration& r) {
     if (r.listed) return;
@@ -166,6 +176,17 @@ uint32_t due(Registration& r) {
     return edge;
 }
 
+// Whether due() would report something, without taking it.
+bool peek_due(const Registration& r) {
+    if (!r.active || r.disabled) return false;
+    lo::Connection& c = *r.s->smcd;
+    const uint32_t ev = events_of(c.readiness(), r.events);
+    if (!ev || !(r.events & EPOLLET)) return ev != 0;
+    return ((ev & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP)) && c.rx_mark() != r.rx_seen) ||
+           ((ev & (EPOLLOUT | EPOLLWRNORM)) && c.tx_mark() != r.tx_seen) ||
+           ((ev & (EPOLLHUP | EPOLLERR)) && !r.hup_seen);
+}
+
 // Asks the peer to signal `r`'s next change.
 void arm(Registration& r) {
     lo::Connection& c = *r.s->smcd;
@@ -180,6 +201,9 @@ void arm(Registration& r) {
 int look_listed(EpollSet& set, epoll_event* out, int max, bool arm_idle, size_t from = 0) {
     int n = 0;
     size_t keep = from;
+    arm_idle = arm_idle || set.nested;
+    set.reported.clear();  // reported and still listed: they move to the back, so that with a
+                           // small maxevents every ready registration gets its turn
     for (size_t i = from; i < set.listed.size(); ++i) {
         Registration* r = set.listed[i];
         bool stay = false;
@@ -199,6 +223,9 @@ int look_listed(EpollSet& set, epoll_event* out, int max, bool arm_idle, size_t 
                     if (r->events & EPOLLONESHOT) {
                         r->disabled = true;
                         stay = false;
+                    } else {
+                        set.reported.push_back(r);
+                        continue;
                     }
                 }
             }
@@ -207,6 +234,12 @@ int look_listed(EpollSet& set, epoll_event* out, int max, bool arm_idle, size_t 
         else r->listed = false;
     }
     set.listed.resize(keep);
+    set.listed.insert(set.listed.end(), set.reported.begin(), set.reported.end());
+    if (set.nested) {
+        // Still listed means due (idle ones were armed): the kernel set must keep saying so.
+        for (size_t i = from; i < set.listed.size(); ++i)
+            if (peek_due(*set.listed[i])) nudge(*set.listed[i]);
+    }
     return n;
 }
 
@@ -238,12 +271,8 @@ int take_kernel(EpollSet& set, int epfd, epoll_event* out, int max, bool arm_idl
     return n + look_listed(set, out + n, max - n, arm_idle, from);
 }
 
-std::shared_ptr<EpollSet> set_for(int epfd, bool create) {
-    if (table().kind(epfd) == FdKind::Epoll) return table().get_as<EpollSet>(epfd);
-    if (!create) return nullptr;
-    auto set = std::make_shared<EpollSet>();
-    table().put(epfd, FdKind::Epoll, set);
-    return set;
+std::shared_ptr<EpollSet> set_for(int epfd) {
+    return table().kind(epfd) == FdKind::Epoll ? table().get_as<EpollSet>(epfd) : nullptr;
 }
 
 int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketState> s) {
@@ -260,10 +289,25 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
         errno = EINVAL;
         return -1;
     }
-    auto set = set_for(epfd, op == EPOLL_CTL_ADD);
+    auto set = set_for(epfd);
+    bool created = false;
     if (!set) {
-        errno = ENOENT;
-        return -1;
+        // The kernel knows whether epfd is an epoll set at all (EBADF, EINVAL) and, if it is,
+        // that this connection is not in it (ENOENT).
+        if (op != EPOLL_CTL_ADD) return libc().epoll_ctl(epfd, op, fd, ev);
+        if (table().kind(epfd) != FdKind::None) {  // one of the sockets we follow: not epoll
+            errno = EINVAL;
+            return -1;
+        }
+        // Recorded before our entries reach the kernel set: a thread already waiting on it
+        // must recognise their events. Undone below if the kernel refuses them.
+        static std::mutex creating;
+        std::lock_guard c(creating);
+        if (!(set = set_for(epfd))) {
+            set = std::make_shared<EpollSet>();
+            table().put(epfd, FdKind::Epoll, set);
+            created = true;
+        }
     }
     std::lock_guard lock(set->mu);
     auto it = set->regs.find(fd);
@@ -295,6 +339,7 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
             const int err = errno;
             log_debug("epoll_ctl(%d, ADD, %d): cannot watch the connection: %s", epfd, fd, std::strerror(err));
             kernel_del(epfd, r);
+            if (created) table().take(epfd);  // not an epoll set after all (EBADF, EINVAL)
             errno = err;
             return -1;
         }
@@ -310,20 +355,44 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
     r.active = true;
     r.disabled = false;
     list(*set, r);
+    if (created || set->sleepers > 0 || set->nested) {
+        // A thread waiting in the kernel on this set (maybe since before it held a connection),
+        // or a watcher of the set's own descriptor, must hear of it if it is due; if not, the
+        // peer's next change will tell them.
+        if (!peek_due(r)) arm(r);
+        if (peek_due(r)) nudge(r);
+    }
     return 0;
 }
 
 }  // namespace
 
+void mark_nested(int epfd) {
+    auto set = table().kind(epfd) == FdKind::Epoll ? table().get_as<EpollSet>(epfd) : nullptr;
+    if (!set) return;
+    std::lock_guard lock(set->mu);
+    if (set->nested) return;
+    set->nested = true;
+    // From now on a listed registration must show in the kernel set: the due ones are nudged,
+    // the idle ones armed and unlisted (the unlisted ones are armed already).
+    for (Registration* r : set->listed) {
+        if (!peek_due(*r)) arm(*r);
+        if (peek_due(*r)) nudge(*r);
+        else r->listed = false;
+    }
+    std::erase_if(set->listed, [](const Registration* r) { return !r->listed; });
+}
+
 int on_epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
     InsideShunt guard;
     const FdKind k = table().kind(fd);
+    if (k == FdKind::Epoll && op != EPOLL_CTL_DEL) mark_nested(fd);
     if (k == FdKind::PendingTcp) smcd_state(fd);  // a TCP client, listed once connected
     if (k == FdKind::Smcd) {
         auto s = table().get_as<SocketState>(fd);
         if (s && s->smcd) return ctl_smcd(epfd, op, fd, ev, std::move(s));
     }
-    if (auto set = set_for(epfd, false)) {
+    if (auto set = set_for(epfd)) {
         // A stale registration under this number (its connection closed) gives way.
         std::lock_guard lock(set->mu);
         if (auto it = set->regs.find(fd); it != set->regs.end()) retire(*set, epfd, it);
@@ -354,14 +423,25 @@ void adopt_early_epoll(int fd, SocketState& s) {
 }
 
 int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* timeout, const sigset_t* mask) {
-    auto set = set_for(epfd, false);
+    auto set = set_for(epfd);
+    const auto deadline = deadline_after(timeout);
     if (!set || maxevents <= 0) {
-        if (timeout && libc().epoll_pwait2) return libc().epoll_pwait2(epfd, events, maxevents, timeout, mask);
-        const int ms = timeout ? static_cast<int>(timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000) : -1;
-        return libc().epoll_pwait(epfd, events, maxevents, ms, mask);
+        int k;
+        if (timeout && libc().epoll_pwait2) k = libc().epoll_pwait2(epfd, events, maxevents, timeout, mask);
+        else {
+            const int ms = timeout ? static_cast<int>(timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000) : -1;
+            k = libc().epoll_pwait(epfd, events, maxevents, ms, mask);
+        }
+        // Another thread may have added a connection meanwhile: its events are ours.
+        if (k <= 0 || !(set = set_for(epfd))) return k;
+        InsideShunt guard;
+        std::lock_guard lock(set->mu);
+        const size_t from = set->listed.size();
+        int n = filter(*set, events, k);
+        n += look_listed(*set, events + n, maxevents - n, true, from);
+        if (n > 0 || remaining_ms(deadline) == 0) return n;
     }
     InsideShunt guard;
-    const auto deadline = deadline_after(timeout);
     const auto spin = config().lo.spin;
 
     // What is ready now: the listed registrations, then what the kernel holds.
@@ -398,10 +478,12 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
             sweep(*set, epfd);
             // Arms every idle registration: from here on each change is signalled.
             if (const int n = look_listed(*set, events, maxevents, true); n > 0) return n;
+            ++set->sleepers;
         }
         const int k = libc().epoll_pwait(epfd, events, maxevents, remaining_ms(deadline), mask);
-        if (k < 0) return -1;
         std::lock_guard lock(set->mu);
+        --set->sleepers;
+        if (k < 0) return -1;
         const size_t from = set->listed.size();
         int n = filter(*set, events, k);
         n += look_listed(*set, events + n, maxevents - n, true, from);

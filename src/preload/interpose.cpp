@@ -287,7 +287,9 @@ bool sets_hold_smcd(int nfds, const fd_set* r, const fd_set* w, const fd_set* e)
     const FdTable& t = FdTable::instance();
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd) {
         if (!((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))) continue;
-        if (t.kind(fd) == FdKind::Smcd) return true;
+        const FdKind k = t.kind(fd);
+        if (k == FdKind::Epoll) mark_nested(fd);  // an emulated epoll set, selected
+        if (k == FdKind::Smcd) return true;
     }
     return false;
 }
@@ -317,18 +319,27 @@ SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
     if (k == FdKind::None && kind_of(epfd) != FdKind::Epoll) return libc().epoll_ctl(epfd, op, fd, ev);
     return on_epoll_ctl(epfd, op, fd, ev);
 }
+// An untracked descriptor goes through on_epoll_wait too: another thread may add a connection
+// to the set while we wait, and the events of our entries must then not reach the application.
+namespace {
+bool maybe_emulated(int epfd) {
+    const FdKind k = kind_of(epfd);
+    return k == FdKind::Epoll || k == FdKind::None;
+}
+}  // namespace
+
 SHUNT_EXPORT int epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout) {
-    if (kind_of(epfd) != FdKind::Epoll) return libc().epoll_wait(epfd, events, maxevents, timeout);
+    if (!maybe_emulated(epfd)) return libc().epoll_wait(epfd, events, maxevents, timeout);
     const timespec ts = from_ms(timeout);
     return on_epoll_wait(epfd, events, maxevents, timeout >= 0 ? &ts : nullptr, nullptr);
 }
 SHUNT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout, const sigset_t* mask) {
-    if (kind_of(epfd) != FdKind::Epoll) return libc().epoll_pwait(epfd, events, maxevents, timeout, mask);
+    if (!maybe_emulated(epfd)) return libc().epoll_pwait(epfd, events, maxevents, timeout, mask);
     const timespec ts = from_ms(timeout);
     return on_epoll_wait(epfd, events, maxevents, timeout >= 0 ? &ts : nullptr, mask);
 }
 SHUNT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout, const sigset_t* mask) {
-    if (kind_of(epfd) != FdKind::Epoll) {
+    if (!maybe_emulated(epfd)) {
         if (!libc().epoll_pwait2) {
             errno = ENOSYS;
             return -1;

@@ -44,6 +44,7 @@ ssize_t on_splice_out(SocketState& s, int out_fd, loff_t* off_out, size_t len, u
 // readiness.cpp: poll and select.
 int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask);
 int on_select(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout, const sigset_t* mask);
+// Also marks the emulated epoll sets among `fds` as nested (mark_nested).
 bool any_smcd(const pollfd* fds, nfds_t nfds);
 
 // epoll.cpp.
@@ -51,6 +52,9 @@ int on_epoll_ctl(int epfd, int op, int fd, epoll_event* ev);
 int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* timeout, const sigset_t* mask);
 // Registrations of `fd` made while it was a plain socket move into the emulation (SMC-D now).
 void adopt_early_epoll(int fd, SocketState& s);
+// `epfd`'s own descriptor is watched (poll, select, another epoll set): its connections must
+// then show in the kernel set too. No-op for a descriptor that is not an emulated set.
+void mark_nested(int epfd);
 
 // process.cpp: fork.
 void install_fork_handlers();

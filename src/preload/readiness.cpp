@@ -45,9 +45,13 @@ short revents_of(const lo::Readiness& r, short events) {
 
 bool any_smcd(const pollfd* fds, nfds_t nfds) {
     const FdTable& t = FdTable::instance();
-    for (nfds_t i = 0; i < nfds; ++i)
-        if (t.kind(fds[i].fd) == FdKind::Smcd) return true;
-    return false;
+    bool smcd = false;
+    for (nfds_t i = 0; i < nfds; ++i) {
+        const FdKind k = t.kind(fds[i].fd);
+        smcd = smcd || k == FdKind::Smcd;
+        if (k == FdKind::Epoll) mark_nested(fds[i].fd);  // an emulated epoll set, polled
+    }
+    return smcd;
 }
 
 int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask) {
