@@ -2,7 +2,9 @@
 //
 // An accelerated connection is ready when its ring says so, which the kernel cannot see. A
 // call is answered in three steps, each one only if the previous found nothing ready:
-//   1. look: the rings, and the kernel for the other descriptors (timeout 0);
+//   1. look: the rings, and the kernel for the other descriptors (timeout 0) and, in the
+//      same call, each connection's TCP socket (peer death must be noticed even by a
+//      program that loops on another ready descriptor and never lets us sleep);
 //   2. spin for SHUNT_SPIN_US, looking again (a peer on the other core answers in ~100 ns,
 //      far below the cost of sleeping and being woken);
 //   3. ask each connection's peer for a wake-up (Connection::arm, which re-checks after
@@ -62,11 +64,32 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         if (FdTable::instance().kind(fds[i].fd) != FdKind::Smcd) continue;
         if (auto s = FdTable::instance().get_as<SocketState>(fds[i].fd); s && s->smcd) {
             watched.push_back({i, std::move(s)});
-            work[i].fd = -1;  // the kernel skips it; the ring answers for it
+            work[i].fd = -1;  // the ring answers for it; the kernel sees its TCP socket
         }
     }
     const bool others = watched.size() < nfds;
     const auto deadline = deadline_after(timeout);
+
+    // The entries of watched connections carry their TCP socket (EOF there: the peer died),
+    // until its EOF has been seen.
+    auto watch_tcp = [&]() {
+        for (const Watched& w : watched) {
+            lo::Connection& c = *w.s->smcd;
+            work[w.index] = {c.tcp_eof() ? -1 : c.tcp_fd(), POLLIN | POLLRDHUP, 0};
+        }
+    };
+    // After a kernel poll: hands TCP events to their connections; returns how many of the
+    // application's own descriptors are ready.
+    auto after_kernel = [&]() {
+        for (const Watched& w : watched) {
+            if (work[w.index].fd >= 0 && work[w.index].revents) w.s->smcd->on_tcp_event();
+            work[w.index].fd = -1;
+            work[w.index].revents = 0;
+        }
+        int ready = 0;
+        for (nfds_t i = 0; i < nfds; ++i) ready += work[i].revents != 0;
+        return ready;
+    };
 
     // Fills in fds[].revents from the rings and `work`; returns how many are ready.
     auto finish = [&]() {
@@ -80,8 +103,9 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         int ready = 0;
         for (const Watched& w : watched) ready += revents_of(w.s->smcd->readiness(), fds[w.index].events) != 0;
         if (kernel_too && others) {
-            const int k = libc().poll(work.data(), nfds, 0);
-            if (k > 0) ready += k;
+            watch_tcp();
+            if (libc().poll(work.data(), nfds, 0) > 0) ready += after_kernel();
+            else after_kernel();
         }
         return ready;
     };
@@ -114,16 +138,8 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
             look(true);
             return finish();
         }
+        watch_tcp();
         std::vector<pollfd> sleep = work;
-        std::vector<lo::Connection*> tcp_of;  // for each extra TCP entry, its connection
-        const size_t first_tcp = sleep.size();
-        for (const Watched& w : watched) {
-            lo::Connection& c = *w.s->smcd;
-            if (!c.tcp_eof()) {
-                sleep.push_back({c.tcp_fd(), POLLIN | POLLRDHUP, 0});
-                tcp_of.push_back(&c);
-            }
-        }
         for (const Watched& w : watched) {
             sleep.push_back({w.s->smcd->rx_wake_fd(), POLLIN, 0});
             if (fds[w.index].events & (POLLOUT | POLLWRNORM)) sleep.push_back({w.s->smcd->tx_wake_fd(), POLLIN, 0});
@@ -132,10 +148,12 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         const int ms = remaining_ms(deadline);
         if (ms >= 0) ts = {ms / 1000, static_cast<long>(ms % 1000) * 1000000};
         const int k = libc().ppoll(sleep.data(), sleep.size(), ms >= 0 ? &ts : nullptr, mask);
-        if (k < 0) return -1;
-        for (size_t i = 0; i < tcp_of.size(); ++i)
-            if (sleep[first_tcp + i].revents) tcp_of[i]->on_tcp_event();
+        if (k < 0) {
+            after_kernel();
+            return -1;
+        }
         for (nfds_t i = 0; i < nfds; ++i) work[i].revents = sleep[i].revents;
+        after_kernel();
         if (const int n = finish(); n > 0) return n;
         if (remaining_ms(deadline) == 0) return 0;
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# NOT REGISTERED in ctest: fails intermittently (the iperf3 server still maps the dead test's
-# two connections 10 s after its client was SIGKILLed; passes when run alone). Kept to find
-# out why; see the session note.
+# The iperf3 server loops in select() on the dead test's data socket (ready: aborted) without
+# ever sleeping, so peer death on its control socket must be noticed without sleeping too: the
+# poll/select emulation watches each connection's TCP socket in every kernel look.
 . "$(dirname "$0")/lib.sh"
 require iperf3 python3
 
