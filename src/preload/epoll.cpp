@@ -154,8 +154,9 @@ uint32_t events_of(const lo::Readiness& r, uint32_t asked) {
     return ev;
 }
 
-// What to report for `r` now (0: nothing), remembering it for edge-triggered registrations.
-uint32_t due(Registration& r) {
+// What to report for `r` now (0: nothing). `take` remembers it, for edge-triggered
+// registrations; without it this only asks.
+uint32_t due(Registration& r, bool take = true) {
     lo::Connection& c = *r.s->smcd;
     uint32_t ev = events_of(c.readiness(), r.events);
     if (!ev || !(r.events & EPOLLET)) return ev;
@@ -163,28 +164,17 @@ uint32_t due(Registration& r) {
     uint32_t edge = 0;
     if ((ev & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP)) && rx != r.rx_seen) {
         edge |= ev & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP);
-        r.rx_seen = rx;
+        if (take) r.rx_seen = rx;
     }
     if ((ev & (EPOLLOUT | EPOLLWRNORM)) && tx != r.tx_seen) {
         edge |= ev & (EPOLLOUT | EPOLLWRNORM);
-        r.tx_seen = tx;
+        if (take) r.tx_seen = tx;
     }
     if ((ev & (EPOLLHUP | EPOLLERR)) && !r.hup_seen) {
         edge |= ev & (EPOLLHUP | EPOLLERR);
-        r.hup_seen = true;
+        if (take) r.hup_seen = true;
     }
     return edge;
-}
-
-// Whether due() would report something, without taking it.
-bool peek_due(const Registration& r) {
-    if (!r.active || r.disabled) return false;
-    lo::Connection& c = *r.s->smcd;
-    const uint32_t ev = events_of(c.readiness(), r.events);
-    if (!ev || !(r.events & EPOLLET)) return ev != 0;
-    return ((ev & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP)) && c.rx_mark() != r.rx_seen) ||
-           ((ev & (EPOLLOUT | EPOLLWRNORM)) && c.tx_mark() != r.tx_seen) ||
-           ((ev & (EPOLLHUP | EPOLLERR)) && !r.hup_seen);
 }
 
 // Asks the peer to signal `r`'s next change.
@@ -193,6 +183,17 @@ void arm(Registration& r) {
     const bool want_in = r.events & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP);
     const bool want_out = (r.events & (EPOLLOUT | EPOLLWRNORM)) && !c.readiness().out;
     c.arm(want_in, want_out, /*drain=*/false);
+}
+
+// For a set whose kernel side others rely on (a waiting thread, a watcher of the nested set):
+// a due registration makes the kernel set show an event; an idle one is armed, so the peer's
+// next change will. Returns whether `r` is due.
+bool show_in_kernel(Registration& r) {
+    if (!r.active || r.disabled) return false;
+    if (!due(r, false)) arm(r);
+    if (!due(r, false)) return false;
+    nudge(r);
+    return true;
 }
 
 // Looks at the listed registrations from index `from` on, reporting the due ones into
@@ -238,7 +239,7 @@ int look_listed(EpollSet& set, epoll_event* out, int max, bool arm_idle, size_t 
     if (set.nested) {
         // Still listed means due (idle ones were armed): the kernel set must keep saying so.
         for (size_t i = from; i < set.listed.size(); ++i)
-            if (peek_due(*set.listed[i])) nudge(*set.listed[i]);
+            if (due(*set.listed[i], false)) nudge(*set.listed[i]);
     }
     return n;
 }
@@ -261,14 +262,19 @@ int filter(EpollSet& set, epoll_event* ev, int k) {
     return kept;
 }
 
-// The events the kernel holds (without waiting), then the registrations they listed.
-int take_kernel(EpollSet& set, int epfd, epoll_event* out, int max, bool arm_idle) {
-    if (max <= 0) return 0;
-    const int k = libc().epoll_wait(epfd, out, max, 0);
-    if (k <= 0) return 0;
+// The k events the kernel returned into out[]: the application's, then what the
+// registrations they listed have due; returns how many, at most `max`.
+int absorb(EpollSet& set, epoll_event* out, int k, int max, bool arm_idle) {
     const size_t from = set.listed.size();
     const int n = filter(set, out, k);
     return n + look_listed(set, out + n, max - n, arm_idle, from);
+}
+
+// The events the kernel holds (without waiting), absorbed.
+int take_kernel(EpollSet& set, int epfd, epoll_event* out, int max, bool arm_idle) {
+    if (max <= 0) return 0;
+    const int k = libc().epoll_wait(epfd, out, max, 0);
+    return k > 0 ? absorb(set, out, k, max, arm_idle) : 0;
 }
 
 std::shared_ptr<EpollSet> set_for(int epfd) {
@@ -355,32 +361,23 @@ int ctl_smcd(int epfd, int op, int fd, epoll_event* ev, std::shared_ptr<SocketSt
     r.active = true;
     r.disabled = false;
     list(*set, r);
-    if (created || set->sleepers > 0 || set->nested) {
-        // A thread waiting in the kernel on this set (maybe since before it held a connection),
-        // or a watcher of the set's own descriptor, must hear of it if it is due; if not, the
-        // peer's next change will tell them.
-        if (!peek_due(r)) arm(r);
-        if (peek_due(r)) nudge(r);
-    }
+    // A thread waiting in the kernel on this set (maybe since before it held a connection), or
+    // a watcher of the set's own descriptor, must hear of it.
+    if (created || set->sleepers > 0 || set->nested) show_in_kernel(r);
     return 0;
 }
 
 }  // namespace
 
 void mark_nested(int epfd) {
-    auto set = table().kind(epfd) == FdKind::Epoll ? table().get_as<EpollSet>(epfd) : nullptr;
+    auto set = set_for(epfd);
     if (!set) return;
     std::lock_guard lock(set->mu);
     if (set->nested) return;
     set->nested = true;
-    // From now on a listed registration must show in the kernel set: the due ones are nudged,
-    // the idle ones armed and unlisted (the unlisted ones are armed already).
-    for (Registration* r : set->listed) {
-        if (!peek_due(*r)) arm(*r);
-        if (peek_due(*r)) nudge(*r);
-        else r->listed = false;
-    }
-    std::erase_if(set->listed, [](const Registration* r) { return !r->listed; });
+    // From now on a listed registration must show in the kernel set; idle ones leave the list
+    // armed (the unlisted ones are armed already).
+    std::erase_if(set->listed, [](Registration* r) { return !(r->listed = show_in_kernel(*r)); });
 }
 
 int on_epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
@@ -436,15 +433,14 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
         if (k <= 0 || !(set = set_for(epfd))) return k;
         InsideShunt guard;
         std::lock_guard lock(set->mu);
-        const size_t from = set->listed.size();
-        int n = filter(*set, events, k);
-        n += look_listed(*set, events + n, maxevents - n, true, from);
-        if (n > 0 || remaining_ms(deadline) == 0) return n;
+        if (const int n = absorb(*set, events, k, maxevents, true); n > 0 || remaining_ms(deadline) == 0) return n;
     }
     InsideShunt guard;
     const auto spin = config().lo.spin;
 
-    // What is ready now: the listed registrations, then what the kernel holds.
+    // What is ready now: the listed registrations, then what the kernel holds. `watching`:
+    // some idle registrations stay listed for us to look at while spinning.
+    bool watching = false;
     auto look = [&](bool kernel_too) {
         std::lock_guard lock(set->mu);
         sweep(*set, epfd);
@@ -452,6 +448,7 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
         const bool arm_idle = spin.count() == 0 || set->regs.size() > kSpinListLimit;
         int n = look_listed(*set, events, maxevents, arm_idle);
         if (kernel_too) n += take_kernel(*set, epfd, events + n, maxevents - n, arm_idle);
+        watching = !set->listed.empty();
         return n;
     };
     if (const int n = look(true); n > 0 || remaining_ms(deadline) == 0) return n;
@@ -462,11 +459,6 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
             cpu_relax();
             // Armed registrations show up only in the kernel: ask it every time unless some
             // are listed for us to watch.
-            bool watching;
-            {
-                std::lock_guard lock(set->mu);
-                watching = !set->listed.empty();
-            }
             if (const int n = look(!watching || (i & 31) == 0); n > 0) return n;
             if ((!watching || (i & 63) == 0) && Clock::now() >= until) break;
         }
@@ -484,10 +476,7 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
         std::lock_guard lock(set->mu);
         --set->sleepers;
         if (k < 0) return -1;
-        const size_t from = set->listed.size();
-        int n = filter(*set, events, k);
-        n += look_listed(*set, events + n, maxevents - n, true, from);
-        if (n > 0 || remaining_ms(deadline) == 0) return n;
+        if (const int n = absorb(*set, events, k, maxevents, true); n > 0 || remaining_ms(deadline) == 0) return n;
     }
 }
 

@@ -104,8 +104,9 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         for (const Watched& w : watched) ready += revents_of(w.s->smcd->readiness(), fds[w.index].events) != 0;
         if (kernel_too && others) {
             watch_tcp();
-            if (libc().poll(work.data(), nfds, 0) > 0) ready += after_kernel();
-            else after_kernel();
+            const int k = libc().poll(work.data(), nfds, 0);
+            const int app_ready = after_kernel();
+            if (k > 0) ready += app_ready;
         }
         return ready;
     };
