@@ -46,6 +46,8 @@ enum class DeclineCode : uint32_t {
     ErrRtok = 0x09990001,
     ErrRdyLnk = 0x09990002,
     ErrRegBuf = 0x09990003,
+    // shunt's own, never on the wire: an SMC-D connection that moved to TCP mid-life.
+    HandOff = 0x0a000001,
 };
 
 struct DeclineInfo {

@@ -49,6 +49,7 @@ constexpr std::array kTable{
     DeclineInfo{C::ErrRtok, "ERR_RTOK", "rtoken handling failed"},
     DeclineInfo{C::ErrRdyLnk, "ERR_RDYLNK", "ib ready link failed"},
     DeclineInfo{C::ErrRegBuf, "ERR_REGBUF", "reg rdma bufs failed"},
+    DeclineInfo{C::HandOff, "HANDOFF", "moved to TCP: a process exec'd with the connection open"},
 };
 
 static_assert(std::is_sorted(kTable.begin(), kTable.end(),

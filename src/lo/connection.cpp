@@ -1,7 +1,9 @@
 #include "lo/connection.hpp"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 
 #include "core/inet.hpp"
 #include "lo/engine.hpp"
+#include "shunt/decline.hpp"
 
 namespace shunt::lo {
 namespace {
@@ -190,7 +193,7 @@ ssize_t Connection::readv(const iovec* iov, int iovcnt, IoMode mode) {
         errno = EBADF;
         return -1;
     }
-    if (link_) return smcd_read(iov, iovcnt, mode);
+    if (link_ && !moved_) return smcd_read(iov, iovcnt, mode);
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
     msg.msg_iovlen = static_cast<size_t>(iovcnt);
@@ -206,7 +209,7 @@ ssize_t Connection::writev(const iovec* iov, int iovcnt, IoMode mode) {
         errno = EBADF;
         return -1;
     }
-    if (link_) return smcd_write(iov, iovcnt, mode);
+    if (link_ && !moved_) return smcd_write(iov, iovcnt, mode);
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
     msg.msg_iovlen = static_cast<size_t>(iovcnt);
@@ -241,6 +244,7 @@ bool Connection::sleep_on(int wake) {
 }
 
 void Connection::check_tcp() {
+    if (handed_off()) return;  // the socket carries the data now
     char c;
     const ssize_t n = ::recv(tcp_.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -346,6 +350,11 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt, IoMode mode) {
             }
             return static_cast<ssize_t>(n);
         }
+        if (handed_off()) {
+            lock.unlock();
+            take_over();
+            return readv(iov, iovcnt, mode);
+        }
         const PeerEnd end = peer_end();
         if (end == PeerEnd::Aborted) {
             errno = ECONNRESET;
@@ -402,6 +411,12 @@ ssize_t Connection::smcd_write(const iovec* iov, int iovcnt, IoMode mode) {
     while (done < total) {
         if (shut_wr_ || closed_) return fail(closed_ ? EBADF : EPIPE);
         const CdcWord reader = CdcWord::unpack(local.cons_slot().load(kAcquire));
+        if ((reader.conn_flags & conn_flag::kMovedToTcp) || (done == 0 && !spun && handed_off())) {
+            if (done > 0) break;  // what went into the ring is resent by take_over()
+            lock.unlock();
+            take_over();
+            return writev(iov, iovcnt, mode);
+        }
         const PeerEnd end = peer_end();
         if (end == PeerEnd::Aborted) return fail(ECONNRESET);
         if (end == PeerEnd::Closed) return fail(EPIPE);
@@ -452,6 +467,12 @@ ssize_t Connection::smcd_write(const iovec* iov, int iovcnt, IoMode mode) {
         if (!tx_armed_) publish_cons_word(std::nullopt, prod_flag::kWriteBlocked, 0, 0);
         tx_armed_ = true;
         if (local.cons_slot().load(kSeqCst) != reader.pack() || peer_end() != PeerEnd::Open) continue;
+        if (handed_off()) {  // another process holding our side moved it (the peer's move is above)
+            if (done > 0) break;
+            lock.unlock();
+            take_over();
+            return writev(iov, iovcnt, mode);
+        }
         if (mode.nonblock) return fail(EAGAIN);
         if (!sleep_on(link_->tx_wake.get())) return fail(errno);
         spun = false;
@@ -471,7 +492,7 @@ int Connection::shutdown(int how) {
         errno = EINVAL;
         return -1;
     }
-    if (!link_) return ::shutdown(tcp_.get(), how);
+    if (!link_ || moved_) return ::shutdown(tcp_.get(), how);
     if ((how == SHUT_RD || how == SHUT_RDWR) && !shut_rd_.exchange(true)) {
         signal(link_->rx_wake.get());  // readable now (EOF): tell our own waiters
     }
@@ -494,6 +515,11 @@ void Connection::close() {
     if (closed_.exchange(true)) return;
     if (slot_) slot_->closed.store(1, kRelaxed);
     if (detached_) return;  // another process carries on with the connection
+    if (link_ && !moved_ && handed_off()) take_over();  // resend what the peer had not read
+    // Moved to TCP, the socket is the kernel's alone: it ends when the last descriptor naming
+    // it closes (ours with this object), in whichever process that is; a posix_spawn child
+    // that we never heard of may hold it still.
+    if (moved_) return;
     if (link_) {
         const bool already = sent_conn_flags() & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort);
         if (!already && !peer_died_) {
@@ -514,6 +540,7 @@ void Connection::close() {
 Readiness Connection::readiness() const {
     Readiness r;
     if (!link_) return r;
+    if (moved_) return tcp_readiness();
     const Dmb& local = link_->local;
     const uint32_t ring = local.ring_size();
     const CdcWord prod = CdcWord::unpack(local.prod_slot().load(kAcquire));
@@ -542,6 +569,7 @@ Readiness Connection::readiness() const {
 
 Readiness Connection::arm(bool want_in, bool want_out, bool drain_first) {
     if (!link_) return {};
+    if (moved_) return tcp_readiness();
     if (want_in) {
         // Publish what we consumed first: a writer may be waiting for it while we sleep.
         if (std::unique_lock lock(rx_mu_, std::try_to_lock); lock.owns_lock()) after_consume(true);
@@ -561,7 +589,7 @@ Readiness Connection::arm(bool want_in, bool want_out, bool drain_first) {
 }
 
 void Connection::on_tcp_event() {
-    if (link_ && !tcp_eof_) check_tcp();
+    if (link_ && !moved_ && !tcp_eof_) check_tcp();
 }
 
 uint64_t Connection::rx_mark() const {
@@ -578,6 +606,10 @@ uint64_t Connection::tx_mark() const {
 
 size_t Connection::readable_bytes() const {
     if (!link_) return 0;
+    if (moved_) {
+        int n = 0;
+        return ::ioctl(tcp_.get(), FIONREAD, &n) == 0 ? static_cast<size_t>(n) : 0;
+    }
     const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
     const Cursor prod = CdcWord::unpack(link_->local.prod_slot().load(kAcquire)).cursor;
     return cursor_distance(consumed, prod, link_->local.ring_size()).value_or(0);
@@ -585,6 +617,10 @@ size_t Connection::readable_bytes() const {
 
 size_t Connection::unsent_bytes() const {
     if (!link_) return 0;
+    if (moved_) {
+        int n = 0;
+        return ::ioctl(tcp_.get(), SIOCOUTQ, &n) == 0 ? static_cast<size_t>(n) : 0;
+    }
     const Cursor cons = CdcWord::unpack(link_->local.cons_slot().load(kAcquire)).cursor;
     const Cursor prod = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
     return cursor_distance(cons, prod, link_->peer.ring_size()).value_or(0);
@@ -592,6 +628,130 @@ size_t Connection::unsent_bytes() const {
 
 size_t Connection::writable_bytes() const {
     return link_ ? link_->peer.ring_size() - std::min<size_t>(unsent_bytes(), link_->peer.ring_size()) : 0;
+}
+
+bool Connection::handed_off() const {
+    if (!link_) return false;
+    if (moved_) return true;
+    const uint8_t theirs = CdcWord::unpack(link_->local.cons_slot().load(kAcquire)).conn_flags;
+    const uint8_t ours = CdcWord::unpack(link_->peer.cons_slot().load(kAcquire)).conn_flags;
+    return (theirs | ours) & conn_flag::kMovedToTcp;
+}
+
+size_t Connection::hand_off() {
+    if (!link_ || moved_ || closed_) return 0;
+    // Other threads of this process die with the exec, maybe inside a call: what they
+    // completed is in the words read here (consumed_word_, the prod slot we publish), what
+    // they had not is resent or never counted.
+    std::unique_lock rx(rx_mu_, std::try_to_lock);
+    std::unique_lock tx(tx_mu_, std::try_to_lock);
+    const Dmb& local = link_->local;
+    const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+    const CdcWord reader = CdcWord::unpack(local.cons_slot().load(kAcquire));
+    const Cursor produced = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
+    const Cursor peer_produced = CdcWord::unpack(local.prod_slot().load(kAcquire)).cursor;
+    const bool peer_alive = !peer_died_ && !protocol_error_ &&
+                            !(reader.conn_flags & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort));
+    // The peer has read up to the cursor it announced, maybe further: we resend from there and
+    // tell it where that is, and it skips what it had already read.
+    link_->peer.meta()->resent_from.store(pack_cursor(reader.cursor), kSeqCst);
+    publish_cons_word(consumed, 0, prod_flag::kWriteBlocked, conn_flag::kMovedToTcp);
+    for (int fd : {link_->peer_rx_wake.get(), link_->peer_tx_wake.get(), link_->rx_wake.get(), link_->tx_wake.get()})
+        signal(fd);  // the peer's waiters, and ours in other processes holding this side (fork)
+    const uint32_t ours = cursor_distance(reader.cursor, produced, link_->peer.ring_size()).value_or(0);
+    if (peer_alive && ours > 0) send_ring(link_->peer, reader.cursor, ours);
+    if (shut_wr_) ::shutdown(tcp_.get(), SHUT_WR);
+    if (shut_rd_) ::shutdown(tcp_.get(), SHUT_RD);
+    mark_moved();
+    return peer_alive ? 0 : cursor_distance(consumed, peer_produced, local.ring_size()).value_or(0);
+}
+
+void Connection::take_over() {
+    if (!link_ || moved_) return;
+    std::lock_guard rx(rx_mu_);
+    std::lock_guard tx(tx_mu_);
+    if (moved_) return;
+    const CdcWord theirs = CdcWord::unpack(link_->local.cons_slot().load(kAcquire));
+    if (theirs.conn_flags & conn_flag::kMovedToTcp) {
+        // The peer resent from `resent_from` what it had written; we read up to consumed_.
+        const Cursor from = CdcWord::unpack(link_->local.meta()->resent_from.load(kAcquire)).cursor;
+        const auto seen = cursor_distance(from, consumed_, link_->local.ring_size());
+        const auto unread = cursor_distance(theirs.cursor, produced_, link_->peer.ring_size());
+        if (!seen || !unread) {
+            protocol_error_ = true;  // cursors that cannot be: reset, as for any bad cursor
+            ::shutdown(tcp_.get(), SHUT_RDWR);
+        } else if (skip_tcp(*seen) && *unread > 0) {
+            send_ring(link_->peer, theirs.cursor, *unread);
+        }
+        if (shut_wr_) ::shutdown(tcp_.get(), SHUT_WR);
+    }
+    // Otherwise another process holding our side moved it and resent what was ours to resend.
+    if (shut_rd_) ::shutdown(tcp_.get(), SHUT_RD);
+    mark_moved();
+}
+
+void Connection::mark_moved() {
+    moved_ = true;
+    if (!slot_) return;
+    slot_->smcd = 0;
+    slot_->reason = static_cast<uint32_t>(DeclineCode::HandOff);
+}
+
+bool Connection::send_ring(const Dmb& ring, Cursor from, uint32_t n) {
+    // Enough send buffer for all of it, so it never waits for the peer to read (a peer that
+    // writes to us before it reads would otherwise wait for us in turn).
+    int have = 0;
+    socklen_t len = sizeof have;
+    if (::getsockopt(tcp_.get(), SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && static_cast<uint32_t>(have) < 2 * n) {
+        const int want = static_cast<int>(n + 64 * 1024);
+        if (::setsockopt(tcp_.get(), SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+            ::setsockopt(tcp_.get(), SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+    }
+    const uint32_t size = ring.ring_size();
+    uint32_t pos = from.count % size;
+    while (n > 0) {
+        const uint32_t chunk = std::min(n, size - pos);
+        const ssize_t k = ::send(tcp_.get(), ring.ring() + pos, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) return false;
+            pollfd p{tcp_.get(), POLLOUT, 0};
+            ::poll(&p, 1, -1);
+            continue;
+        }
+        n -= static_cast<uint32_t>(k);
+        pos = (pos + static_cast<uint32_t>(k)) % size;
+    }
+    return true;
+}
+
+bool Connection::skip_tcp(size_t n) {
+    char buf[16 * 1024];
+    while (n > 0) {
+        const ssize_t k = ::recv(tcp_.get(), buf, std::min(n, sizeof buf), MSG_DONTWAIT);
+        if (k == 0) return false;
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) return false;
+            pollfd p{tcp_.get(), POLLIN, 0};
+            ::poll(&p, 1, -1);
+            continue;
+        }
+        n -= static_cast<size_t>(k);
+    }
+    return true;
+}
+
+Readiness Connection::tcp_readiness() const {
+    pollfd p{tcp_.get(), POLLIN | POLLOUT | POLLRDHUP, 0};
+    Readiness r;
+    if (::poll(&p, 1, 0) <= 0) return r;
+    r.in = p.revents & (POLLIN | POLLHUP | POLLERR);
+    r.out = p.revents & (POLLOUT | POLLERR);
+    r.rdhup = p.revents & POLLRDHUP;
+    r.hup = p.revents & POLLHUP;
+    r.err = p.revents & POLLERR;
+    return r;
 }
 
 void Connection::add_holder(pid_t pid) {

@@ -15,6 +15,11 @@
 //   as in RFC 7609; the TCP socket stays open and idle, and its EOF without a close flag means
 //   the peer process died (SIGKILL): that is noticed while waiting, never by hanging.
 //
+// * a process that execs with the connection open hands it to TCP (hand_off): the new program
+//   image cannot reach the rings, so both sides go on over the TCP socket, each resending what
+//   the other had not read (the cursors say exactly what that is), and the peer's data path
+//   notices at its next call (take_over).
+//
 // Cursors the peer writes are checked (never backwards, never more than a ring ahead); a bad one
 // aborts the connection. Errors follow the kernel: EAGAIN, EPIPE, ECONNRESET.
 #include <sys/uio.h>
@@ -130,6 +135,23 @@ public:
     uint32_t rx_ring_size() const { return link_ ? link_->local.ring_size() : 0; }
     uint32_t tx_ring_size() const { return link_ ? link_->peer.ring_size() : 0; }
 
+    // ---- moving to TCP mid-life (exec) ----
+    // This process is about to exec with the connection open, and the new program image
+    // cannot reach shared memory: the connection goes on over its TCP socket. Publishes our
+    // exact consumer cursor with kMovedToTcp (the peer resends over TCP what we had not read),
+    // resends over TCP what we wrote beyond the consumer cursor the peer announced, and
+    // carries our shutdowns over to the socket. Returns how many received bytes could not be
+    // handed on because the peer had already closed or died (nobody is left to resend them).
+    size_t hand_off();
+    // Either side moved the connection to TCP (the peer, or another process holding our side):
+    // take_over() before using it again.
+    bool handed_off() const;
+    // Goes on over TCP after a hand-off. If the peer moved: skips on TCP what we had already
+    // read from the ring of its resend, and resends what it had not read of ours. Idempotent.
+    void take_over();
+    // Over TCP after hand_off() or take_over(): every call goes to the socket.
+    bool moved() const { return moved_; }
+
     // ---- several processes holding one connection (fork) ----
     // One more process holds this connection: `pid` (a forked child, listed by the parent
     // before fork() returns to it) or, by default, the calling process.
@@ -157,6 +179,12 @@ private:
     void signal(int wake);
     void abort_protocol();
     SmcState state() const;
+    // Over the TCP socket, whatever its O_NONBLOCK: ring bytes [from, from + n) of `ring`, or
+    // n bytes read and dropped. False if the socket fails first.
+    bool send_ring(const Dmb& ring, Cursor from, uint32_t n);
+    bool skip_tcp(size_t n);
+    void mark_moved();
+    Readiness tcp_readiness() const;
 
     UniqueFd tcp_;
     bool server_;
@@ -186,7 +214,7 @@ private:
     uint8_t sent_conn_flags() const;
 
     std::atomic<bool> shut_rd_{false}, shut_wr_{false}, closed_{false}, detached_{false};
-    std::atomic<bool> tcp_eof_{false}, peer_died_{false}, protocol_error_{false};
+    std::atomic<bool> tcp_eof_{false}, peer_died_{false}, protocol_error_{false}, moved_{false};
 };
 
 }  // namespace shunt::lo

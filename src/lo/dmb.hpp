@@ -32,6 +32,10 @@ namespace conn_flag {
 inline constexpr uint8_t kPeerDoneWriting = 0x80;
 inline constexpr uint8_t kPeerConnClosed = 0x40;
 inline constexpr uint8_t kPeerConnAbort = 0x20;
+// shunt's own, in a bit RFC 7609 reserves: this side left shared memory and carries on over the
+// TCP socket (a process exec'd with the connection open). Its cursor is then its exact
+// consumer cursor, and the peer resends over TCP what lies beyond it (Connection::take_over).
+inline constexpr uint8_t kMovedToTcp = 0x01;
 }  // namespace conn_flag
 
 // The 8-byte cursor slots of the CDC header, as one little-endian word each so they are read
@@ -65,6 +69,10 @@ struct DmbMeta {
     // the last live one to let go closes the connection.
     static constexpr int kMaxHolders = 8;
     alignas(64) std::atomic<int32_t> holder_pids[kMaxHolders];
+    // Written by the peer before it sets kMovedToTcp: the cursor (packed as a prod slot) from
+    // which it resent over TCP what it had written into this ring. We skip on TCP what of that
+    // we had already read from the ring.
+    alignas(64) std::atomic<uint64_t> resent_from;
 };
 static_assert(sizeof(DmbMeta) <= kMetaLen);
 static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic_ref<uint64_t>::is_always_lock_free);

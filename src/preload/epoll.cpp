@@ -133,14 +133,34 @@ void retire(EpollSet& set, int epfd, std::map<int, Registration>::iterator it) {
     set.regs.erase(it);
 }
 
-// Drops the registrations of connections closed since the last sweep.
+// A connection that moved to TCP is the kernel's again: the application's registration goes
+// into the kernel set as it was asked (one whose EPOLLONESHOT fired waits there for a MOD).
+void hand_to_kernel(int epfd, const Registration& r) {
+    if (!r.active) return;  // parked by EPOLL_CTL_DEL: the application let go of it
+    epoll_event e{};
+    e.events = r.disabled ? r.events & (EPOLLET | EPOLLONESHOT) : r.events;
+    e.data = r.data;
+    if (libc().epoll_ctl(epfd, EPOLL_CTL_ADD, r.fd, &e) < 0 && errno == EEXIST)
+        libc().epoll_ctl(epfd, EPOLL_CTL_MOD, r.fd, &e);
+}
+
+// Drops the registrations of connections closed, and hands to the kernel those of connections
+// moved to TCP, since the last sweep.
 void sweep(EpollSet& set, int epfd) {
     const uint64_t gen = release_generation();
     if (gen == set.swept) return;
     set.swept = gen;
     for (auto it = set.regs.begin(); it != set.regs.end();) {
-        if (it->second.s->released) retire(set, epfd, it++);
-        else ++it;
+        const SocketState& s = *it->second.s;
+        if (s.released) {
+            retire(set, epfd, it++);
+        } else if (s.smcd->moved()) {
+            SavedErrno keep;
+            hand_to_kernel(epfd, it->second);
+            retire(set, epfd, it++);
+        } else {
+            ++it;
+        }
     }
 }
 
@@ -158,6 +178,7 @@ uint32_t events_of(const lo::Readiness& r, uint32_t asked) {
 // registrations; without it this only asks.
 uint32_t due(Registration& r, bool take = true) {
     lo::Connection& c = *r.s->smcd;
+    if (c.moved()) return 0;  // the kernel answers for it once swept
     uint32_t ev = events_of(c.readiness(), r.events);
     if (!ev || !(r.events & EPOLLET)) return ev;
     const uint64_t rx = c.rx_mark(), tx = c.tx_mark();
@@ -208,6 +229,11 @@ int look_listed(EpollSet& set, epoll_event* out, int max, bool arm_idle, size_t 
     for (size_t i = from; i < set.listed.size(); ++i) {
         Registration* r = set.listed[i];
         bool stay = false;
+        // Moved to TCP (an exec): leaves the emulation at the next sweep.
+        if (r->s->smcd->handed_off() && settle_hand_off(*r->s)) {
+            r->listed = false;
+            continue;
+        }
         if (r->active && !r->disabled && !r->s->released) {
             stay = true;
             if (n < max) {

@@ -51,6 +51,17 @@ void FdTable::set_kind(int fd, FdKind kind) {
     if (c->state[fd & kChunkMask]) c->kind[fd & kChunkMask].store(static_cast<uint8_t>(kind), std::memory_order_release);
 }
 
+void FdTable::change_kind(const Tracked* t, FdKind from, FdKind to) {
+    std::unique_lock lock(mu_);
+    for (auto& slot : chunks_) {
+        Chunk* c = slot.load(std::memory_order_relaxed);
+        if (!c) continue;
+        for (int j = 0; j <= kChunkMask; ++j)
+            if (c->state[j].get() == t && c->kind[j].load(std::memory_order_relaxed) == static_cast<uint8_t>(from))
+                c->kind[j].store(static_cast<uint8_t>(to), std::memory_order_release);
+    }
+}
+
 std::shared_ptr<Tracked> FdTable::take(int fd) {
     if (fd < 0 || fd >= kMaxFd) return nullptr;
     std::unique_lock lock(mu_);

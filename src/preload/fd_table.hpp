@@ -50,6 +50,8 @@ public:
     // Sets (or replaces) what `fd` names.
     void put(int fd, FdKind kind, std::shared_ptr<Tracked> t);
     void set_kind(int fd, FdKind kind);
+    // Every descriptor naming `t` as kind `from` becomes kind `to` (a connection moved to TCP).
+    void change_kind(const Tracked* t, FdKind from, FdKind to);
     // Forgets `fd` and returns what it named.
     std::shared_ptr<Tracked> take(int fd);
     // Every tracked descriptor. The caller holds the table (lock_for_fork).

@@ -126,6 +126,91 @@ SHUNT_EXPORT pid_t vfork() {
     return on_fork();
 }
 
+// ---- exec and posix_spawn (exec.cpp) ----
+
+namespace {
+// The arguments of execl/execlp/execle after `first`, up to and including the NULL.
+std::vector<char*> list_args(const char* first, va_list& ap) {
+    std::vector<char*> argv{const_cast<char*>(first)};
+    while (argv.back()) argv.push_back(va_arg(ap, char*));
+    return argv;
+}
+}  // namespace
+
+SHUNT_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
+    if (!inside_shunt) before_exec(path, false);
+    return libc().execve(path, argv, envp);
+}
+SHUNT_EXPORT int execv(const char* path, char* const argv[]) {
+    if (!inside_shunt) before_exec(path, false);
+    return libc().execv(path, argv);
+}
+SHUNT_EXPORT int execvp(const char* file, char* const argv[]) {
+    if (!inside_shunt) before_exec(file, true);
+    return libc().execvp(file, argv);
+}
+SHUNT_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
+    if (!inside_shunt) before_exec(file, true);
+    return libc().execvpe(file, argv, envp);
+}
+SHUNT_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
+    if (!inside_shunt) before_exec(nullptr, false);
+    return libc().fexecve(fd, argv, envp);
+}
+SHUNT_EXPORT int execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
+    if (!libc().execveat) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!inside_shunt) before_exec(nullptr, false);
+    return libc().execveat(dirfd, path, argv, envp, flags);
+}
+SHUNT_EXPORT int execl(const char* path, const char* arg, ...) {
+    va_list ap;
+    va_start(ap, arg);
+    std::vector<char*> argv = list_args(arg, ap);
+    va_end(ap);
+    return execv(path, argv.data());
+}
+SHUNT_EXPORT int execlp(const char* file, const char* arg, ...) {
+    va_list ap;
+    va_start(ap, arg);
+    std::vector<char*> argv = list_args(arg, ap);
+    va_end(ap);
+    return execvp(file, argv.data());
+}
+SHUNT_EXPORT int execle(const char* path, const char* arg, ...) {
+    va_list ap;
+    va_start(ap, arg);
+    std::vector<char*> argv = list_args(arg, ap);
+    char* const* envp = va_arg(ap, char* const*);
+    va_end(ap);
+    return execve(path, argv.data(), envp);
+}
+SHUNT_EXPORT int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                             const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+    if (!inside_shunt) before_spawn(path, false, actions);
+    return libc().posix_spawn(pid, path, actions, attr, argv, envp);
+}
+SHUNT_EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                              const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+    if (!inside_shunt) before_spawn(file, true, actions);
+    return libc().posix_spawnp(pid, file, actions, attr, argv, envp);
+}
+SHUNT_EXPORT int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t* actions, int fd, int newfd) {
+    const int r = libc().posix_spawn_file_actions_adddup2(actions, fd, newfd);
+    if (r == 0 && kind_of(fd) == FdKind::Smcd) on_spawn_adddup2(actions, fd);
+    return r;
+}
+SHUNT_EXPORT int posix_spawn_file_actions_init(posix_spawn_file_actions_t* actions) {
+    on_spawn_actions_destroy(actions);  // a new object where an old one was
+    return libc().posix_spawn_file_actions_init(actions);
+}
+SHUNT_EXPORT int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t* actions) {
+    on_spawn_actions_destroy(actions);
+    return libc().posix_spawn_file_actions_destroy(actions);
+}
+
 // ---- data ----
 
 SHUNT_EXPORT ssize_t read(int fd, void* buf, size_t n) {

@@ -3,6 +3,7 @@
 // Each takes the call's arguments and returns what the C library call would, with errno.
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -29,9 +30,14 @@ int on_getsockopt(int fd, int level, int name, void* value, socklen_t* len);
 int on_ioctl_size(int fd, unsigned long request, int* out);  // FIONREAD / SIOCOUTQ; 1: not ours
 // The SMC-D connection behind `fd`, or nullptr (a PendingTcp client is listed on the way).
 std::shared_ptr<SocketState> smcd_state(int fd);
-// Counts connections released (last descriptor closed): an epoll set sweeps its registrations
-// for released ones only when this moved.
+// Counts connections released (last descriptor closed) or moved to TCP: an epoll set sweeps its
+// registrations for those only when this changed.
 uint64_t release_generation();
+// A connection moved to TCP (Connection::moved): its descriptors become plain sockets again.
+void demote_moved(SocketState& s);
+// If either side handed the connection to TCP (an exec), goes on over TCP and demotes its
+// descriptors; returns whether it did (the kernel answers for the connection from now on).
+bool settle_hand_off(SocketState& s);
 
 // io.cpp: data.
 ssize_t on_recv(SocketState& s, const iovec* iov, int iovcnt, int flags);
@@ -59,5 +65,15 @@ void mark_nested(int epfd);
 // process.cpp: fork.
 void install_fork_handlers();
 pid_t on_fork();
+
+// exec.cpp: the connections a new program image inherits go on over TCP; the others are let
+// go as exec closes them. `path`: what will be executed (checked first: a call that will fail
+// changes nothing), nullptr to skip the check; `search`: look it up in PATH as execvp does.
+void before_exec(const char* path, bool search);
+// posix_spawn: the child is created without us; the connections it inherits (no FD_CLOEXEC, or
+// named by an adddup2 action) go on over TCP in both processes.
+void before_spawn(const char* path, bool search, const posix_spawn_file_actions_t* actions);
+void on_spawn_adddup2(const posix_spawn_file_actions_t* actions, int fd);
+void on_spawn_actions_destroy(const posix_spawn_file_actions_t* actions);
 
 }  // namespace shunt::preload

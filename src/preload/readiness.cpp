@@ -13,6 +13,7 @@
 // Level-triggered like poll itself: a connection with data left stays readable.
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -62,7 +63,8 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
     std::vector<pollfd> work(fds, fds + nfds);
     for (nfds_t i = 0; i < nfds; ++i) {
         if (FdTable::instance().kind(fds[i].fd) != FdKind::Smcd) continue;
-        if (auto s = FdTable::instance().get_as<SocketState>(fds[i].fd); s && s->smcd) {
+        auto s = FdTable::instance().get_as<SocketState>(fds[i].fd);
+        if (s && s->smcd && !settle_hand_off(*s)) {
             watched.push_back({i, std::move(s)});
             work[i].fd = -1;  // the ring answers for it; the kernel sees its TCP socket
         }
@@ -99,8 +101,19 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         for (nfds_t i = 0; i < nfds; ++i) ready += fds[i].revents != 0;
         return ready;
     };
+    // A connection handed to TCP meanwhile (an exec): the call starts over, the kernel
+    // answering for that one.
+    auto handed_off = [&]() {
+        return std::any_of(watched.begin(), watched.end(), [](const Watched& w) { return w.s->smcd->handed_off(); });
+    };
+    auto start_over = [&]() {
+        const int ms = remaining_ms(deadline);
+        const timespec left{ms / 1000, static_cast<long>(ms % 1000) * 1000000};
+        return on_poll(fds, nfds, ms >= 0 ? &left : nullptr, mask);
+    };
     auto look = [&](bool kernel_too) {
         int ready = 0;
+        if (handed_off()) return -1;
         for (const Watched& w : watched) ready += revents_of(w.s->smcd->readiness(), fds[w.index].events) != 0;
         if (kernel_too && others) {
             watch_tcp();
@@ -111,7 +124,8 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         return ready;
     };
 
-    if (look(true) > 0 || remaining_ms(deadline) == 0) return finish();
+    if (const int n = look(true); n < 0) return start_over();
+    else if (n > 0 || remaining_ms(deadline) == 0) return finish();
 
     // Spin.
     const auto spin = config().lo.spin;
@@ -119,7 +133,8 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         const auto until = std::min(Clock::now() + spin, deadline.value_or(Clock::time_point::max()));
         for (unsigned i = 1;; ++i) {
             cpu_relax();
-            if (look((i & 31) == 0) > 0) return finish();
+            if (const int n = look((i & 31) == 0); n < 0) return start_over();
+            else if (n > 0) return finish();
             if ((i & 63) == 0 && Clock::now() >= until) break;
         }
     }
@@ -136,7 +151,7 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
             ready += revents_of(r, ev) != 0;
         }
         if (ready > 0) {
-            look(true);
+            if (look(true) < 0) return start_over();
             return finish();
         }
         watch_tcp();
@@ -155,6 +170,7 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         }
         for (nfds_t i = 0; i < nfds; ++i) work[i].revents = sleep[i].revents;
         after_kernel();
+        if (handed_off()) return start_over();
         if (const int n = finish(); n > 0) return n;
         if (remaining_ms(deadline) == 0) return 0;
     }

@@ -56,6 +56,17 @@ Libc load() {
     resolve(c.epoll_pwait, "epoll_pwait");
     resolve(c.epoll_pwait2, "epoll_pwait2", false);
     resolve(c.fork, "fork");
+    resolve(c.execve, "execve");
+    resolve(c.execv, "execv");
+    resolve(c.execvp, "execvp");
+    resolve(c.execvpe, "execvpe");
+    resolve(c.fexecve, "fexecve");
+    resolve(c.execveat, "execveat", false);
+    resolve(c.posix_spawn, "posix_spawn");
+    resolve(c.posix_spawnp, "posix_spawnp");
+    resolve(c.posix_spawn_file_actions_adddup2, "posix_spawn_file_actions_adddup2");
+    resolve(c.posix_spawn_file_actions_init, "posix_spawn_file_actions_init");
+    resolve(c.posix_spawn_file_actions_destroy, "posix_spawn_file_actions_destroy");
     return c;
 }
 

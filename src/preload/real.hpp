@@ -3,6 +3,7 @@
 // Every interposed entry point ends up here for whatever it does not handle itself, and so
 // does all of shunt's own work while it runs inside the preload (see guard.hpp).
 #include <poll.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
@@ -51,6 +52,19 @@ struct Libc {
     int (*epoll_pwait)(int, epoll_event*, int, int, const sigset_t*);
     int (*epoll_pwait2)(int, epoll_event*, int, const timespec*, const sigset_t*);
     pid_t (*fork)();
+    int (*execve)(const char*, char* const[], char* const[]);
+    int (*execv)(const char*, char* const[]);
+    int (*execvp)(const char*, char* const[]);
+    int (*execvpe)(const char*, char* const[], char* const[]);
+    int (*fexecve)(int, char* const[], char* const[]);
+    int (*execveat)(int, const char*, char* const[], char* const[], int);
+    int (*posix_spawn)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+                       char* const[], char* const[]);
+    int (*posix_spawnp)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+                        char* const[], char* const[]);
+    int (*posix_spawn_file_actions_adddup2)(posix_spawn_file_actions_t*, int, int);
+    int (*posix_spawn_file_actions_init)(posix_spawn_file_actions_t*);
+    int (*posix_spawn_file_actions_destroy)(posix_spawn_file_actions_t*);
 };
 
 // Resolved on first use (an interposed call may come before our constructor runs).

@@ -120,6 +120,23 @@ void release(Tracked& t) {
 
 uint64_t release_generation() { return g_releases.load(std::memory_order_acquire); }
 
+void demote_moved(SocketState& s) {
+    table().change_kind(&s, FdKind::Smcd, FdKind::Socket);
+    g_releases.fetch_add(1, std::memory_order_release);  // epoll sets hand it to the kernel
+}
+
+bool settle_hand_off(SocketState& s) {
+    lo::Connection* c = s.smcd;
+    if (!c || !c->handed_off()) return false;
+    InsideShunt guard;
+    SavedErrno keep;
+    const bool first = !c->moved();
+    c->take_over();
+    demote_moved(s);
+    if (first) log_debug("connection moved to TCP (a process exec'd with it open)");
+    return true;
+}
+
 int on_socket(int domain, int type, int protocol) {
     const int fd = libc().socket(domain, type, protocol);
     if (fd < 0) return fd;
@@ -308,7 +325,10 @@ std::shared_ptr<SocketState> smcd_state(int fd) {
     // Only sockets are ever entered under these kinds (checked with the entry, under the
     // table's lock), so the data path needs no dynamic cast.
     const FdKind k = table().kind(fd);
-    if (k == FdKind::Smcd) return std::static_pointer_cast<SocketState>(table().get(fd, FdKind::Smcd));
+    if (k == FdKind::Smcd) {
+        auto s = std::static_pointer_cast<SocketState>(table().get(fd, FdKind::Smcd));
+        return s && settle_hand_off(*s) ? nullptr : s;
+    }
     if (k == FdKind::PendingTcp) {
         // A TCP client listed in `shunt stat` once its connection exists.
         auto s = std::static_pointer_cast<SocketState>(table().get(fd, FdKind::PendingTcp));
