@@ -312,6 +312,10 @@ void Connection::after_consume(bool force) {
 
 ssize_t Connection::smcd_read(const iovec* iov, int iovcnt, IoMode mode) {
     std::unique_lock lock(rx_mu_);
+    if (moved_) {  // take_over() ran while we waited for the lock
+        lock.unlock();
+        return readv(iov, iovcnt, mode);
+    }
     if (iov_total(iov, iovcnt) == 0) return 0;
     Dmb& local = link_->local;
     const uint32_t ring = local.ring_size();
@@ -395,6 +399,10 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt, IoMode mode) {
 
 ssize_t Connection::smcd_write(const iovec* iov, int iovcnt, IoMode mode) {
     std::unique_lock lock(tx_mu_);
+    if (moved_) {  // take_over() ran while we waited for the lock
+        lock.unlock();
+        return writev(iov, iovcnt, mode);
+    }
     const size_t total = iov_total(iov, iovcnt);
     if (total == 0) return 0;
     Dmb& peer = link_->peer;

@@ -22,16 +22,10 @@ namespace {
 
 using test::connect_pair;
 using test::options_for;
+using test::pattern;
 using test::TempRundir;
 constexpr uint32_t code(DeclineCode c) { return static_cast<uint32_t>(c); }
 
-// Deterministic bytes for stream `seed` at offset `pos`.
-uint8_t pattern(uint64_t seed, uint64_t pos) {
-    uint64_t x = (pos >> 3) * 0x9E3779B97F4A7C15ULL ^ seed;
-    x ^= x >> 29;
-    x *= 0xBF58476D1CE4E5B9ULL;
-    return static_cast<uint8_t>(x >> (8 * (pos & 7)));
-}
 
 // Writes `total` pattern bytes in chunks of varying odd sizes.
 void send_pattern(Stream& s, uint64_t seed, size_t total) {

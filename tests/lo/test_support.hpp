@@ -45,6 +45,14 @@ inline Pair connect_pair(const lo::Options& server_opt, const lo::Options& clien
     return p;
 }
 
+// Deterministic bytes for stream `seed` at offset `pos`.
+inline uint8_t pattern(uint64_t seed, uint64_t pos) {
+    uint64_t x = (pos >> 3) * 0x9E3779B97F4A7C15ULL ^ seed;
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    return static_cast<uint8_t>(x >> (8 * (pos & 7)));
+}
+
 inline lo::Options options_for(const TempRundir& r) {
     lo::Options o;
     o.rundir = r.path();
