@@ -674,6 +674,26 @@ size_t Connection::hand_off() {
     return peer_alive ? 0 : cursor_distance(consumed, peer_produced, local.ring_size()).value_or(0);
 }
 
+size_t Connection::unread_to(int fd) const {
+    if (!link_) return 0;
+    const Dmb& local = link_->local;
+    const uint32_t size = local.ring_size();
+    const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+    const Cursor produced = CdcWord::unpack(local.prod_slot().load(kAcquire)).cursor;
+    uint32_t left = cursor_distance(consumed, produced, size).value_or(0);
+    uint32_t pos = consumed.count % size;
+    size_t done = 0;
+    while (left > 0) {
+        const ssize_t k = ::send(fd, local.ring() + pos, std::min(left, size - pos), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        done += static_cast<size_t>(k);
+        left -= static_cast<uint32_t>(k);
+        pos = (pos + static_cast<uint32_t>(k)) % size;
+    }
+    return done;
+}
+
 void Connection::take_over() {
     if (!link_ || moved_) return;
     std::lock_guard rx(rx_mu_);

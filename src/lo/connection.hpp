@@ -143,6 +143,9 @@ public:
     // carries our shutdowns over to the socket. Returns how many received bytes could not be
     // handed on because the peer had already closed or died (nobody is left to resend them).
     size_t hand_off();
+    // After a hand_off() that returned n > 0: writes those n received bytes into `fd` (without
+    // waiting) so that whoever reads `fd` gets them; returns how many it took.
+    size_t unread_to(int fd) const;
     // Either side moved the connection to TCP (the peer, or another process holding our side):
     // take_over() before using it again.
     bool handed_off() const;

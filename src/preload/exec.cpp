@@ -12,14 +12,21 @@
 // connections the child will inherit: no FD_CLOEXEC, or the source of an adddup2 action (the
 // copy it makes has no FD_CLOEXEC). The parent goes on over TCP too: the socket is shared.
 //
+// If the peer had already closed when we hand off, nobody is left to resend over TCP what the
+// program had not read yet: the new image then reads those bytes, and EOF, from a socketpair
+// put in the socket's place.
+//
 // An exec that fails leaves the process with connections that are plain TCP, which keep
 // working. For the common failures (execvp trying PATH entries, a missing file) nothing
 // changes at all: the target is looked up first.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -64,6 +71,7 @@ std::map<const void*, std::vector<int>> g_dup2;
 struct Held {
     std::shared_ptr<SocketState> s;
     bool inherited = false;
+    std::vector<int> fds;  // the inherited descriptors naming it
 };
 
 // Every accelerated connection of this process, and whether a new image inherits it.
@@ -78,20 +86,53 @@ std::map<SocketState*, Held> connections(const std::vector<int>& also_inherited)
         h.s = s;
         const int flags = libc().fcntl(fd, F_GETFD);
         const bool dup2 = std::find(also_inherited.begin(), also_inherited.end(), fd) != also_inherited.end();
-        if ((flags >= 0 && !(flags & FD_CLOEXEC)) || dup2) h.inherited = true;
+        if ((flags >= 0 && !(flags & FD_CLOEXEC)) || dup2) {
+            h.inherited = true;
+            h.fds.push_back(fd);
+        }
     }
     return out;
 }
 
-void hand_off(SocketState& s, const char* why) {
-    const size_t lost = s.smcd->hand_off();
+// The peer closed (or died) with bytes in our ring the program has not read, and nobody is
+// left to resend them over TCP: the new image gets them from a socketpair standing in for the
+// socket, then EOF, as it would have read them from a TCP socket whose peer closed. Writes to
+// it fail with EPIPE, as they would on that TCP socket.
+size_t substitute(SocketState& s, const std::vector<int>& fds, size_t unread) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return 0;
+    const int want = static_cast<int>(std::min<size_t>(unread + 64 * 1024, INT32_MAX / 2));
+    if (::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+        ::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+    const size_t kept = s.smcd->unread_to(sv[1]);
+    libc().close(sv[1]);
+    FdTable& t = FdTable::instance();
+    for (int fd : fds) {
+        const int fl = libc().fcntl(fd, F_GETFL);
+        const int fdfl = libc().fcntl(fd, F_GETFD);
+        if (libc().dup2(sv[0], fd) < 0) continue;
+        if (fl >= 0) libc().fcntl(fd, F_SETFL, fl & O_NONBLOCK);
+        if (fdfl >= 0) libc().fcntl(fd, F_SETFD, fdfl);
+        if (auto gone = t.take(fd)) gone->fds.fetch_sub(1);  // not the socket we follow any more
+    }
+    libc().close(sv[0]);
+    return kept;
+}
+
+void hand_off(SocketState& s, const std::vector<int>& fds, const char* why) {
+    const size_t unread = s.smcd->hand_off();
     demote_moved(s);
-    if (lost)
-        log_always("%s: %zu received bytes the program had not read could not go to the new image: the peer had "
-                   "already closed",
-                   why, lost);
-    else
+    if (unread == 0) {
         log_debug("%s: connection handed to TCP", why);
+        return;
+    }
+    const size_t kept = fds.empty() ? 0 : substitute(s, fds, unread);
+    if (kept < unread)
+        log_always("%s: %zu received bytes the program had not read could not go to the new image (the peer had "
+                   "closed, and no socketpair could take them)",
+                   why, unread - kept);
+    else
+        log_debug("%s: the peer had closed: %zu unread bytes go to the new image through a socketpair", why, kept);
 }
 
 }  // namespace
@@ -102,7 +143,7 @@ void before_exec(const char* path, bool search) {
     if (!will_run(path, search)) return;
     for (auto& [_, h] : connections({})) {
         if (h.inherited) {
-            hand_off(*h.s, "exec");
+            hand_off(*h.s, h.fds, "exec");
         } else {
             std::lock_guard lock(h.s->mu);
             if (h.s->conn) h.s->conn->release();
@@ -120,7 +161,7 @@ void before_spawn(const char* path, bool search, const posix_spawn_file_actions_
         if (auto it = g_dup2.find(actions); it != g_dup2.end()) dup2 = it->second;
     }
     for (auto& [_, h] : connections(dup2))
-        if (h.inherited) hand_off(*h.s, "posix_spawn");
+        if (h.inherited) hand_off(*h.s, {}, "posix_spawn");  // the parent keeps the socket
 }
 
 void on_spawn_adddup2(const posix_spawn_file_actions_t* actions, int fd) {

@@ -5,7 +5,8 @@
 # bytes the old image had not read and those the client had not read yet must all arrive once,
 # in order. The connection then goes on over TCP, and `shunt stat` lists the client's side as
 # TCP with reason HANDOFF. A forked helper that execs /bin/true while the connection is
-# FD_CLOEXEC must leave it accelerated. Then socat's EXEC:cat,nofork, which hands the accepted
+# FD_CLOEXEC must leave it accelerated. A server that execs after its client wrote and closed
+# still reads every byte the client sent, then EOF. Then socat's EXEC:cat,nofork, which hands the accepted
 # socket itself to cat, echoes 8 MiB whose sha256 must match.
 . "$(dirname "$0")/lib.sh"
 prog=$(readlink -f "${3:?usage: $0 SHUNT [--plain|-] EXEC_HANDOFF}")
@@ -20,7 +21,9 @@ run_case() {
   LINGER_MS=2000 spawn "client-$how-$io" 1 "$prog" client "$port" "$io"
   local cpid=$last
   wait_for_line "$tmp/client-$how-$io.out" verified 30
-  if [ "$how" = keep ]; then
+  if [ "$how" = closed ]; then
+    :  # the client is gone; the server checks every byte and the EOF
+  elif [ "$how" = keep ]; then
     expect_modes "$port" SMCD 0 1 "exec of a helper ($io), the server done"
   else
     expect_modes "$port" TCP 0 1 "exec ($how, client waits by $io)"
@@ -30,7 +33,11 @@ run_case() {
   wait "$cpid" || fail "client ($how/$io) failed"
   wait_gone "$spid" 30 || fail "server ($how/$io) did not finish"
   wait "$spid" || fail "server ($how/$io) failed"
-  pass "exec_handoff $how, client $io: 3 MiB each way verified"
+  if [ "$how" = closed ]; then
+    pass "exec_handoff: server execs after the client closed: all 400 KiB read, then EOF"
+  else
+    pass "exec_handoff $how, client $io: 3 MiB each way verified"
+  fi
 }
 
 run_case exec block
@@ -39,6 +46,7 @@ run_case exec epoll
 run_case fork epoll
 run_case spawn block
 run_case keep poll
+run_case closed close
 
 port=$(free_port)
 head -c $((8 << 20)) /dev/urandom > "$tmp/data"

@@ -10,8 +10,11 @@
 //                                           spawn  posix_spawn()s itself (the parent closes)
 //                                           keep   a forked child execs /bin/true with the
 //                                                  connection FD_CLOEXEC; the server carries on
-//   exec_handoff client PORT IO        IO: block | poll | epoll (how the client waits)
-//   exec_handoff serve FD FROM_IN FROM_OUT     (internal: the image after the exec)
+//                                           closed the server execs after the client closed,
+//                                                  its last 100 KiB unread (client IO close)
+//   exec_handoff client PORT IO        IO: block | poll | epoll (how the client waits), or
+//                                          close (write 400 KiB, close, read nothing)
+//   exec_handoff serve FD FROM_IN FROM_OUT [IN_TOTAL]    (internal: the image after the exec)
 //
 // The client writes kTotal bytes, reads kTotal bytes (starting only after a pause, so the
 // server's first bytes are still unread at the exec), checks both, prints "verified" and,
@@ -43,6 +46,7 @@ namespace {
 constexpr size_t kTotal = 3 << 20;
 constexpr size_t kServerReadsFirst = 300 << 10;   // before the exec
 constexpr size_t kServerWritesFirst = 200 << 10;  // before the exec, unread by the client then
+constexpr size_t kClosingClientWrites = 400 << 10;
 
 [[noreturn]] void fail(const char* what) {
     std::fprintf(stderr, "FAIL %s: %s\n", what, std::strerror(errno));
@@ -112,8 +116,8 @@ void expect_eof(int fd) {
 }
 
 // The image after the exec: the rest of the client's stream, then the rest of ours.
-int serve(int fd, size_t from_in, size_t from_out) {
-    read_stream(fd, from_in, kTotal, kToServer);
+int serve(int fd, size_t from_in, size_t from_out, size_t in_total) {
+    read_stream(fd, from_in, in_total, kToServer);
     expect_eof(fd);
     write_stream(fd, from_out, kTotal, kToClient);
     ::shutdown(fd, SHUT_WR);
@@ -132,6 +136,14 @@ int server(int port, const std::string& how) {
     const int fd = ::accept4(lfd, nullptr, nullptr, how == "keep" ? SOCK_CLOEXEC : 0);
     if (fd < 0) fail("accept");
     read_stream(fd, 0, kServerReadsFirst, kToServer);
+    if (how == "closed") {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the client writes the rest, closes
+        const std::string sfd = std::to_string(fd), in = std::to_string(kServerReadsFirst),
+                          out = std::to_string(kTotal), total = std::to_string(kClosingClientWrites);
+        ::execl("/proc/self/exe", "exec_handoff", "serve", sfd.c_str(), in.c_str(), out.c_str(), total.c_str(),
+                static_cast<char*>(nullptr));
+        fail("execl");
+    }
     write_stream(fd, 0, kServerWritesFirst, kToClient);
     // Let the client's writer fill the ring behind what we read.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -153,7 +165,7 @@ int server(int port, const std::string& how) {
         }
         int st = 0;
         ::waitpid(pid, &st, 0);
-        return serve(fd, kServerReadsFirst, kServerWritesFirst);
+        return serve(fd, kServerReadsFirst, kServerWritesFirst, kTotal);
     }
     pid_t pid = -1;
     if (how == "fork") {
@@ -184,6 +196,12 @@ int client(int port, const std::string& io) {
     a.sin_port = htons(static_cast<uint16_t>(port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) fail("connect");
+    if (io == "close") {
+        write_stream(fd, 0, kClosingClientWrites, kToServer);
+        ::close(fd);
+        std::printf("verified\n");  // all written: the server checks what arrives
+        return 0;
+    }
     std::thread writer([fd] {
         write_stream(fd, 0, kTotal, kToServer);
         ::shutdown(fd, SHUT_WR);
@@ -223,8 +241,9 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "server" && argc == 4) return server(std::atoi(argv[2]), argv[3]);
     if (mode == "client" && argc == 4) return client(std::atoi(argv[2]), argv[3]);
-    if (mode == "serve" && argc == 5)
-        return serve(std::atoi(argv[2]), std::strtoull(argv[3], nullptr, 10), std::strtoull(argv[4], nullptr, 10));
+    if (mode == "serve" && (argc == 5 || argc == 6))
+        return serve(std::atoi(argv[2]), std::strtoull(argv[3], nullptr, 10), std::strtoull(argv[4], nullptr, 10),
+                     argc == 6 ? std::strtoull(argv[5], nullptr, 10) : kTotal);
     std::fprintf(stderr, "usage: exec_handoff server PORT exec|fork|spawn|keep | client PORT block|poll|epoll\n");
     return 2;
 }
