@@ -648,6 +648,10 @@ bool Connection::handed_off() const {
 
 size_t Connection::hand_off() {
     if (!link_ || moved_ || closed_) return 0;
+    if (handed_off()) {  // the peer moved first: skip what we read of its resend, resend ours
+        take_over();
+        return 0;
+    }
     // Other threads of this process die with the exec, maybe inside a call: what they
     // completed is in the words read here (consumed_word_, the prod slot we publish), what
     // they had not is resent or never counted.

@@ -47,7 +47,8 @@ void expect_eof(Stream& s) {
 
 // `mover` hands off with data unread on both sides (some read but maybe not announced), then
 // both go on: every byte of both streams must arrive once, in order, then EOF.
-void hand_off_mid_stream(bool client_moves) {
+// `other_too`: the other side execs as well before it noticed (it then takes over instead).
+void hand_off_mid_stream(bool client_moves, bool other_too = false) {
     TempRundir dir;
     auto pair = connect_pair(options_for(dir), options_for(dir));
     ASSERT_TRUE(pair.client.accelerated());
@@ -63,6 +64,10 @@ void hand_off_mid_stream(bool client_moves) {
     EXPECT_EQ(mover.connection()->hand_off(), 0u);
     EXPECT_TRUE(mover.connection()->moved());
     EXPECT_TRUE(other.connection()->handed_off());
+    if (other_too) {
+        EXPECT_EQ(other.connection()->hand_off(), 0u);
+        EXPECT_TRUE(other.connection()->moved());
+    }
 
     std::thread mover_writer([&] {
         write_range(mover, 1, kMoverSent, kTotal);
@@ -86,6 +91,7 @@ void hand_off_mid_stream(bool client_moves) {
 
 TEST(LoHandOff, ServerMovesMidStream) { hand_off_mid_stream(false); }
 TEST(LoHandOff, ClientMovesMidStream) { hand_off_mid_stream(true); }
+TEST(LoHandOff, BothMoveOneAfterTheOther) { hand_off_mid_stream(false, true); }
 
 TEST(LoHandOff, BlockedReaderWakesAndReadsOverTcp) {
     TempRundir dir;
