@@ -638,6 +638,15 @@ size_t Connection::writable_bytes() const {
     return link_ ? link_->peer.ring_size() - std::min<size_t>(unsent_bytes(), link_->peer.ring_size()) : 0;
 }
 
+std::vector<int> Connection::own_fds() const {
+    std::vector<int> out;
+    if (tcp_) out.push_back(tcp_.get());
+    if (link_)
+        for (const UniqueFd* fd : {&link_->rx_wake, &link_->tx_wake, &link_->peer_rx_wake, &link_->peer_tx_wake})
+            if (*fd) out.push_back(fd->get());
+    return out;
+}
+
 bool Connection::handed_off() const {
     if (!link_) return false;
     if (moved_) return true;

@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/unique_fd.hpp"
 #include "lo/handshake.hpp"
@@ -124,6 +125,8 @@ public:
     void on_tcp_event();
     int rx_wake_fd() const { return link_ ? link_->rx_wake.get() : -1; }
     int tx_wake_fd() const { return link_ ? link_->tx_wake.get() : -1; }
+    // Every descriptor the connection owns (its TCP duplicate, the four eventfds).
+    std::vector<int> own_fds() const;
     bool tcp_eof() const { return tcp_eof_; }
     // Progress markers for edge-triggered readiness: the peer's producer cursor (new data) and
     // its consumer cursor (space freed), packed.

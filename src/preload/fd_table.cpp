@@ -40,6 +40,7 @@ void FdTable::put(int fd, FdKind kind, std::shared_ptr<Tracked> t) {
     if (fd < 0 || fd >= kMaxFd) return;
     std::unique_lock lock(mu_);
     Chunk* c = chunk_for(fd);
+    if (fd >= high_water_.load(std::memory_order_relaxed)) high_water_.store(fd + 1, std::memory_order_relaxed);
     c->state[fd & kChunkMask] = std::move(t);
     c->kind[fd & kChunkMask].store(static_cast<uint8_t>(kind), std::memory_order_release);
 }

@@ -22,6 +22,9 @@ enum class FdKind : uint8_t {
     PendingTcp,    // a client that stays TCP, listed in `shunt stat` once connected
     Smcd,          // an accelerated connection: data and readiness are ours
     Epoll,         // an epoll set holding accelerated connections
+    Private,       // one of a connection's own descriptors (its TCP duplicate, its eventfds):
+                   // the application's close()/close_range() pass it by, so a program that
+                   // closes every descriptor before exec (Python's subprocess) leaves it be
 };
 
 // Base of everything the table holds.
@@ -54,6 +57,8 @@ public:
     void change_kind(const Tracked* t, FdKind from, FdKind to);
     // Forgets `fd` and returns what it named.
     std::shared_ptr<Tracked> take(int fd);
+    // Above every descriptor ever entered (a bound for scans of a range).
+    int high_water() const { return high_water_.load(std::memory_order_relaxed); }
     // Every tracked descriptor. The caller holds the table (lock_for_fork).
     std::vector<std::pair<int, std::shared_ptr<Tracked>>> snapshot_locked() const;
     // Every tracked descriptor (takes the lock).
@@ -81,6 +86,7 @@ private:
     Chunk* chunk_for(int fd);  // under mu_ (exclusive)
 
     mutable std::shared_mutex mu_;
+    std::atomic<int> high_water_{0};
     std::atomic<Chunk*> chunks_[kMaxFd >> kChunkBits] = {};
 };
 

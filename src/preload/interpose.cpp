@@ -58,6 +58,15 @@ SHUNT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
     return followed(fd) ? on_connect(fd, addr, len) : libc().connect(fd, addr, len);
 }
 SHUNT_EXPORT int close(int fd) { return followed(fd) ? on_close(fd) : libc().close(fd); }
+SHUNT_EXPORT void closefrom(int lowfd) {
+    // glibc's own closefrom does not come back through close_range(): it needs its own entry.
+    if (lowfd < 0) lowfd = 0;
+    if (inside_shunt || !libc().close_range) {
+        if (libc().close_range) libc().close_range(static_cast<unsigned>(lowfd), ~0U, 0);
+        return;
+    }
+    on_close_range(static_cast<unsigned>(lowfd), ~0U, 0);
+}
 SHUNT_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     if (inside_shunt) return libc().close_range ? libc().close_range(first, last, flags) : (errno = ENOSYS, -1);
     return on_close_range(first, last, flags);

@@ -25,6 +25,8 @@ struct SocketState : Tracked {
     enum class Phase { Fresh, Listening, Connected };
 
     explicit SocketState(int domain_, bool nonblocking) : domain(domain_), nonblock(nonblocking) {}
+    // Lets go of the connection's own descriptors (FdKind::Private) and closes them.
+    ~SocketState() override;
 
     const int domain;
     // O_NONBLOCK of the socket as set through socket(), accept4(), fcntl() or ioctl(FIONBIO).

@@ -104,6 +104,13 @@ void list_tcp(SocketState& s, int fd, bool server, uint32_t reason, uint32_t pee
 
 std::atomic<uint64_t> g_releases{0};
 
+// A connection's own descriptors are entered as FdKind::Private: the application's close()
+// and close_range() pass them by.
+void protect(const lo::Connection& c) {
+    static const auto marker = std::make_shared<Tracked>();
+    for (int fd : c.own_fds()) table().put(fd, FdKind::Private, marker);
+}
+
 // The last descriptor of `t` in this process is gone.
 void release(Tracked& t) {
     auto* s = dynamic_cast<SocketState*>(&t);
@@ -209,6 +216,7 @@ int on_accept(int lfd, sockaddr* addr, socklen_t* len, int flags) {
             move_high(*r.link);
             s->conn = std::make_shared<lo::Connection>(UniqueFd(tcp), true, std::move(*r.link), setup().cfg.spin);
             s->smcd = s->conn.get();
+            protect(*s->conn);
             table().put(fd, FdKind::Smcd, s);
             log_debug("accept fd %d: SMCD", fd);
         } else {
@@ -305,6 +313,7 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) {
         move_high(*h.link);
         s->conn = std::make_shared<lo::Connection>(UniqueFd(tcp), false, std::move(*h.link), setup().cfg.spin);
         s->smcd = s->conn.get();
+        protect(*s->conn);
         table().set_kind(fd, FdKind::Smcd);
         adopt_early_epoll(fd, *s);
         log_debug("connect fd %d to %s: SMCD", fd, describe(*dest).c_str());
@@ -344,7 +353,15 @@ std::shared_ptr<SocketState> smcd_state(int fd) {
     return nullptr;
 }
 
+SocketState::~SocketState() {
+    InsideShunt guard;  // the descriptors closed below go straight to the C library
+    if (smcd)
+        for (int fd : smcd->own_fds()) table().take(fd);
+    conn.reset();
+}
+
 int on_close(int fd) {
+    if (table().kind(fd) == FdKind::Private) return 0;  // ours: the application never opened it
     if (auto t = table().take(fd); t && t->fds.fetch_sub(1) == 1) {
         SavedErrno keep;
         release(*t);
@@ -353,23 +370,37 @@ int on_close(int fd) {
 }
 
 int on_close_range(unsigned first, unsigned last, int flags) {
-    if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-        const unsigned end = std::min<unsigned>(last, FdTable::kMaxFd - 1);
-        for (unsigned fd = first; fd <= end; ++fd) {
-            if (table().kind(static_cast<int>(fd)) == FdKind::None) continue;
-            if (auto t = table().take(static_cast<int>(fd)); t && t->fds.fetch_sub(1) == 1) release(*t);
-        }
-    }
     if (!libc().close_range) {
         errno = ENOSYS;
         return -1;
     }
-    return libc().close_range(first, last, flags);
+    if (flags & CLOSE_RANGE_CLOEXEC) return libc().close_range(first, last, flags);  // ours are already
+    // Closed piece by piece around the connections' own descriptors.
+    const unsigned end = std::min<unsigned>(last, static_cast<unsigned>(table().high_water()));
+    unsigned from = first;
+    for (unsigned fd = first; fd <= end && fd >= first; ++fd) {
+        const FdKind k = table().kind(static_cast<int>(fd));
+        if (k == FdKind::None) continue;
+        if (k == FdKind::Private) {
+            if (fd > from && libc().close_range(from, fd - 1, flags) < 0) return -1;
+            from = fd + 1;
+            continue;
+        }
+        if (auto t = table().take(static_cast<int>(fd)); t && t->fds.fetch_sub(1) == 1) release(*t);
+    }
+    if (from > last || from < first) return 0;
+    return libc().close_range(from, last, flags);
 }
 
 int on_dup(int oldfd, int newfd, int flags, int how) {
     const FdKind kind = table().kind(oldfd);
-    auto t = kind == FdKind::None ? nullptr : table().get(oldfd);
+    auto t = kind == FdKind::None || kind == FdKind::Private ? nullptr : table().get(oldfd);
+    if ((how == 2 || how == 3) && newfd != oldfd && table().kind(newfd) == FdKind::Private) {
+        // Replacing a connection's own descriptor would hand it the application's file.
+        log_always("dup2 onto descriptor %d, which a shunt connection uses: refused (EBUSY)", newfd);
+        errno = EBUSY;
+        return -1;
+    }
     if ((how == 2 || how == 3) && newfd != oldfd && table().kind(newfd) != FdKind::None) {
         // dup2 onto a socket of ours closes it first, as the kernel does.
         if (auto old = table().take(newfd); old && old->fds.fetch_sub(1) == 1) release(*old);

@@ -57,3 +57,31 @@ run_bounded 60 1 socat -b 65536 -t 5 - "TCP:127.0.0.1:$port" < "$tmp/data" > "$t
 got=$(sha256sum < "$tmp/echoed" | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "socat EXEC:cat,nofork echoed $(stat -c %s "$tmp/echoed") bytes, sha256 differs"
 pass "socat EXEC:cat,nofork: 8 MiB echoed by the exec'd cat"
+
+# Python's subprocess: the child closes every descriptor but the ones it passes (close_range)
+# before it execs cat on the connection; the connection's own descriptors must survive that
+# for the hand-off to reach the client.
+cat > "$tmp/spawn_cat.py" <<'PY'
+import socket, subprocess, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+c, _ = s.accept()
+subprocess.run(["cat"], stdin=c, stdout=c, check=True)
+PY
+cat > "$tmp/echo_check.py" <<'PY'
+import os, socket, sys, threading
+data = os.urandom(6 << 20)
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def send():
+    c.sendall(data); c.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = bytearray()
+while b := c.recv(1 << 16): got += b
+t.join()
+sys.exit(0 if bytes(got) == data else f"echoed {len(got)} bytes, not the {len(data)} sent")
+PY
+port=$(free_port)
+spawn py-server 1 "$py" "$tmp/spawn_cat.py" "$port"
+wait_listen "$port"
+run_bounded 60 1 "$py" "$tmp/echo_check.py" "$port" || fail "python subprocess cat: echo failed"
+pass "python subprocess.run(cat) on the connection: 6 MiB echoed"
