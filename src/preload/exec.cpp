@@ -140,8 +140,9 @@ void hand_off(SocketState& s, const std::vector<int>& fds, const char* why) {
 void before_exec(const char* path, bool search) {
     InsideShunt guard;
     SavedErrno keep;
-    if (!will_run(path, search)) return;
-    for (auto& [_, h] : connections({})) {
+    auto held = connections({});
+    if (held.empty() || !will_run(path, search)) return;
+    for (auto& [_, h] : held) {
         if (h.inherited) {
             hand_off(*h.s, h.fds, "exec");
         } else {
@@ -154,13 +155,14 @@ void before_exec(const char* path, bool search) {
 void before_spawn(const char* path, bool search, const posix_spawn_file_actions_t* actions) {
     InsideShunt guard;
     SavedErrno keep;
-    if (!will_run(path, search)) return;
     std::vector<int> dup2;
     if (actions) {
         std::lock_guard lock(g_dup2_mu);
         if (auto it = g_dup2.find(actions); it != g_dup2.end()) dup2 = it->second;
     }
-    for (auto& [_, h] : connections(dup2))
+    auto held = connections(dup2);
+    if (held.empty() || !will_run(path, search)) return;
+    for (auto& [_, h] : held)
         if (h.inherited) hand_off(*h.s, {}, "posix_spawn");  // the parent keeps the socket
 }
 
