@@ -90,6 +90,17 @@ void wait_exited(pid_t pid, std::chrono::milliseconds limit) {
 
 uint64_t pack_cursor(Cursor c) { return CdcWord{c, 0, 0}.pack(); }
 
+// After a non-blocking send/recv on `fd` failed: true to try again (EINTR, or EAGAIN once the
+// socket is ready for `events`), false on a real error. The socket's own O_NONBLOCK is the
+// application's; the hand-off must move every byte regardless.
+bool retry_after_error(int fd, short events) {
+    if (errno == EINTR) return true;
+    if (errno != EAGAIN) return false;
+    pollfd p{fd, events, 0};
+    ::poll(&p, 1, -1);
+    return true;
+}
+
 }  // namespace
 
 const char* to_string(SmcState s) {
@@ -754,10 +765,7 @@ bool Connection::send_ring(const Dmb& ring, Cursor from, uint32_t n) {
         const uint32_t chunk = std::min(n, size - pos);
         const ssize_t k = ::send(tcp_.get(), ring.ring() + pos, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN) return false;
-            pollfd p{tcp_.get(), POLLOUT, 0};
-            ::poll(&p, 1, -1);
+            if (!retry_after_error(tcp_.get(), POLLOUT)) return false;
             continue;
         }
         n -= static_cast<uint32_t>(k);
@@ -772,10 +780,7 @@ bool Connection::skip_tcp(size_t n) {
         const ssize_t k = ::recv(tcp_.get(), buf, std::min(n, sizeof buf), MSG_DONTWAIT);
         if (k == 0) return false;
         if (k < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN) return false;
-            pollfd p{tcp_.get(), POLLIN, 0};
-            ::poll(&p, 1, -1);
+            if (!retry_after_error(tcp_.get(), POLLIN)) return false;
             continue;
         }
         n -= static_cast<size_t>(k);
