@@ -416,9 +416,14 @@ int on_epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
         if (s && s->smcd) return ctl_smcd(epfd, op, fd, ev, std::move(s));
     }
     if (auto set = set_for(epfd)) {
-        // A stale registration under this number (its connection closed) gives way.
+        // A stale registration under this number (its connection closed) gives way; one whose
+        // connection moved to TCP since the last sweep goes into the kernel set first, so that
+        // this MOD or DEL finds it there.
         std::lock_guard lock(set->mu);
-        if (auto it = set->regs.find(fd); it != set->regs.end()) retire(*set, epfd, it);
+        if (auto it = set->regs.find(fd); it != set->regs.end()) {
+            if (!it->second.s->released && it->second.s->smcd->moved()) hand_to_kernel(epfd, it->second);
+            retire(*set, epfd, it);
+        }
     }
     const int r = libc().epoll_ctl(epfd, op, fd, ev);
     if (r == 0 && k == FdKind::Socket) {

@@ -44,6 +44,7 @@ run_case exec block
 run_case exec poll
 run_case exec epoll
 run_case fork epoll
+run_case exec epoll-now
 run_case spawn block
 run_case keep poll
 run_case closed close

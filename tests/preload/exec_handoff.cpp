@@ -12,7 +12,8 @@
 //                                                  connection FD_CLOEXEC; the server carries on
 //                                           closed the server execs after the client closed,
 //                                                  its last 100 KiB unread (client IO close)
-//   exec_handoff client PORT IO        IO: block | poll | epoll (how the client waits), or
+//   exec_handoff client PORT IO        IO: block | poll | epoll | epoll-now (how the client
+//                                          waits; epoll-now: no pause before reading), or
 //                                          close (write 400 KiB, close, read nothing)
 //   exec_handoff serve FD FROM_IN FROM_OUT [IN_TOTAL]    (internal: the image after the exec)
 //
@@ -206,8 +207,9 @@ int client(int port, const std::string& io) {
         write_stream(fd, 0, kTotal, kToServer);
         ::shutdown(fd, SHUT_WR);
     });
-    // The server's first bytes stay unread until after its exec.
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    // The server's first bytes stay unread until after its exec; with epoll-now the client
+    // reads at once, so the move reaches it inside its epoll loop.
+    if (io != "epoll-now") std::this_thread::sleep_for(std::chrono::milliseconds(400));
     if (io == "block") {
         read_stream(fd, 0, kTotal, kToClient, [] {});
     } else if (io == "poll") {
@@ -220,7 +222,10 @@ int client(int port, const std::string& io) {
         e.events = EPOLLIN | EPOLLET;
         e.data.fd = fd;
         if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0) fail("epoll_ctl");
-        read_stream(fd, 0, kTotal, kToClient, [ep] {
+        read_stream(fd, 0, kTotal, kToClient, [ep, fd, e]() mutable {
+            // Re-armed before each wait, as event loops do: the registration must survive the
+            // connection's move to TCP (noticed in the recv() just before).
+            if (::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e) < 0) fail("epoll_ctl MOD");
             epoll_event got{};
             if (::epoll_wait(ep, &got, 1, 20000) != 1) fail("epoll_wait timed out");
         });
@@ -244,6 +249,6 @@ int main(int argc, char** argv) {
     if (mode == "serve" && (argc == 5 || argc == 6))
         return serve(std::atoi(argv[2]), std::strtoull(argv[3], nullptr, 10), std::strtoull(argv[4], nullptr, 10),
                      argc == 6 ? std::strtoull(argv[5], nullptr, 10) : kTotal);
-    std::fprintf(stderr, "usage: exec_handoff server PORT exec|fork|spawn|keep | client PORT block|poll|epoll\n");
+    std::fprintf(stderr, "usage: exec_handoff server PORT exec|fork|spawn|keep|closed | client PORT block|poll|epoll|epoll-now|close\n");
     return 2;
 }
