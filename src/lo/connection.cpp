@@ -281,7 +281,8 @@ Connection::PeerEnd Connection::peer_end() {
     if (peer_died_) {
         // A process that dies leaves as close() would: an abort if it had not read all we sent.
         const Cursor ours = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
-        const auto unread = cursor_distance(w.cursor, ours, link_->peer.ring_size());
+        const Cursor read = CdcWord::unpack(link_->peer.meta()->owner_consumed.load(kAcquire)).cursor;
+        const auto unread = cursor_distance(read, ours, link_->peer.ring_size());
         return unread && *unread == 0 ? PeerEnd::Closed : PeerEnd::Aborted;
     }
     if (w.conn_flags & conn_flag::kPeerDoneWriting) return PeerEnd::DoneWriting;
@@ -350,6 +351,7 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt, IoMode mode) {
             if (mode.peek) return static_cast<ssize_t>(n);
             consumed_ = cursor_add(consumed_, static_cast<uint32_t>(n), ring);
             consumed_word_.store(pack_cursor(consumed_), kRelaxed);
+            local.meta()->owner_consumed.store(pack_cursor(consumed_), std::memory_order_release);
             if (slot_) {
                 slot_->rx_consumed.store(pack_cursor(consumed_), kRelaxed);
                 slot_->rx_peer_produced.store(prod.pack(), kRelaxed);
@@ -571,7 +573,8 @@ Readiness Connection::readiness() const {
     if (peer_died_) {
         // As peer_end(): a dead peer that had read everything we sent closed; otherwise aborted.
         const Cursor ours = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
-        const auto unread = cursor_distance(cons.cursor, ours, link_->peer.ring_size());
+        const Cursor read = CdcWord::unpack(link_->peer.meta()->owner_consumed.load(kAcquire)).cursor;
+        const auto unread = cursor_distance(read, ours, link_->peer.ring_size());
         (unread && *unread == 0 ? peer_gone : aborted) = true;
     }
     const bool peer_done = peer_gone || (cons.conn_flags & conn_flag::kPeerDoneWriting);

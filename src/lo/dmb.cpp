@@ -12,7 +12,7 @@ Dmb::Dmb(SharedMemory mem) : mem_(std::move(mem)) {
 Result<Dmb, int> Dmb::create(size_t dmb_size, uint64_t token) {
     auto mem = SharedMemory::create(kMetaLen + dmb_size, "shunt-dmb");
     if (!mem) return Unexpected{mem.error()};
-    auto* meta = new (mem->data()) DmbMeta{kDmbMagic, kDmbVersion, static_cast<uint32_t>(dmb_size), token, {0}, {0}, {}, {0}};
+    auto* meta = new (mem->data()) DmbMeta{kDmbMagic, kDmbVersion, static_cast<uint32_t>(dmb_size), token, {0}, {0}, {}, {0}, {0}};
     (void)meta;
     mem->data()[kMetaLen] = kCdcType;
     return Dmb(std::move(*mem));

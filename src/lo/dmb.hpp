@@ -73,6 +73,11 @@ struct DmbMeta {
     // which it resent over TCP what it had written into this ring. We skip on TCP what of that
     // we had already read from the ring.
     alignas(64) std::atomic<uint64_t> resent_from;
+    // The owner's exact consumer cursor (packed as a prod slot), stored on every read on a line
+    // nobody else writes; the announced one in the CDC header lags by design (the 10% rule).
+    // The peer reads it only when the owner died: had it read everything (a close) or not (an
+    // abort)? A process that exits right after reading EOF has read everything.
+    alignas(64) std::atomic<uint64_t> owner_consumed;
 };
 static_assert(sizeof(DmbMeta) <= kMetaLen);
 static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic_ref<uint64_t>::is_always_lock_free);
