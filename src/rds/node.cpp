@@ -307,6 +307,12 @@ void NodeState::lane_failed(Peer& p, Lane& l, const std::string& why, bool error
         linger lg{1, 0};
         ::setsockopt(c->fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
+    // Window updates written on this connection may never reach the peer: owe them again, for
+    // the next start_up() (or recv()) to resend.
+    for (const PairKey& pair : c->window_updates) {
+        auto it = sockets.find(pair.dport);
+        if (it != sockets.end()) it->second->starved.insert({p.ip, pair});
+    }
     close_conn(c);
     if (was_up) {
         ++l.stats.failures;
@@ -698,8 +704,14 @@ void NodeState::send_window_updates(Peer& p) {
                     ++it;
                     continue;  // no lane up: start_up() sends it
                 }
-                p.lanes[static_cast<size_t>(lane)].control.push_back(std::move(a));
-                flush(p, p.lanes[static_cast<size_t>(lane)]);
+                Lane& l = p.lanes[static_cast<size_t>(lane)];
+                const PairKey pair = it->second;
+                // Settled before flush(), which may fail the lane and owe the update again.
+                it = w < opt.rcvbuf / 2 ? std::next(it) : s->starved.erase(it);
+                l.conn->window_updates.insert(pair);
+                l.control.push_back(std::move(a));
+                flush(p, l);
+                continue;
             }
             if (w < opt.rcvbuf / 2)
                 ++it;

@@ -80,6 +80,10 @@ struct Conn {
     bool want_out = false;     // EPOLLOUT registered
     bool dead = false;
     bool read_eof = false;
+    // Receiver pairs whose window update went out on this connection. Nothing repeats an update
+    // the peer never read (unlike an ack, no retransmission brings it back), so if the
+    // connection fails they are owed again (lane_failed).
+    std::set<PairKey> window_updates;
     int fd() const { return sock.get(); }
 };
 
