@@ -350,7 +350,6 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt, IoMode mode) {
             const size_t n = ring_copy<false>(local.ring(), ring, consumed_.count, iov, iovcnt, at, *avail);
             if (mode.peek) return static_cast<ssize_t>(n);
             consumed_ = cursor_add(consumed_, static_cast<uint32_t>(n), ring);
-            consumed_word_.store(pack_cursor(consumed_), kRelaxed);
             local.meta()->owner_consumed.store(pack_cursor(consumed_), std::memory_order_release);
             if (slot_) {
                 slot_->rx_consumed.store(pack_cursor(consumed_), kRelaxed);
@@ -519,7 +518,7 @@ int Connection::shutdown(int how) {
     }
     if ((how == SHUT_WR || how == SHUT_RDWR) && !shut_wr_.exchange(true)) {
         // SHUT_RDWR closes the SMC connection as Linux smc_shutdown does; SHUT_WR half-closes.
-        const uint32_t unread = cursor_distance(CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor,
+        const uint32_t unread = cursor_distance(consumed_now(),
                                                 CdcWord::unpack(link_->local.prod_slot().load(kAcquire)).cursor,
                                                 link_->local.ring_size()).value_or(0);
         uint8_t flag = conn_flag::kPeerDoneWriting;
@@ -544,7 +543,7 @@ void Connection::close() {
     if (link_) {
         const bool already = sent_conn_flags() & (conn_flag::kPeerConnClosed | conn_flag::kPeerConnAbort);
         if (!already && !peer_died_) {
-            const uint32_t unread = cursor_distance(CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor,
+            const uint32_t unread = cursor_distance(consumed_now(),
                                                     CdcWord::unpack(link_->local.prod_slot().load(kAcquire)).cursor,
                                                     link_->local.ring_size()).value_or(0);
             const uint8_t flag = unread ? conn_flag::kPeerConnAbort : conn_flag::kPeerConnClosed;
@@ -566,7 +565,7 @@ Readiness Connection::readiness() const {
     const uint32_t ring = local.ring_size();
     const CdcWord prod = CdcWord::unpack(local.prod_slot().load(kAcquire));
     const CdcWord cons = CdcWord::unpack(local.cons_slot().load(kAcquire));
-    const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+    const Cursor consumed = consumed_now();
     const auto avail = cursor_distance(consumed, prod.cursor, ring);
     bool aborted = (cons.conn_flags & conn_flag::kPeerConnAbort) || protocol_error_ || !avail;
     bool peer_gone = cons.conn_flags & conn_flag::kPeerConnClosed;
@@ -632,7 +631,7 @@ size_t Connection::readable_bytes() const {
         int n = 0;
         return ::ioctl(tcp_.get(), FIONREAD, &n) == 0 ? static_cast<size_t>(n) : 0;
     }
-    const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+    const Cursor consumed = consumed_now();
     const Cursor prod = CdcWord::unpack(link_->local.prod_slot().load(kAcquire)).cursor;
     return cursor_distance(consumed, prod, link_->local.ring_size()).value_or(0);
 }
@@ -676,12 +675,12 @@ size_t Connection::hand_off() {
         return 0;
     }
     // Other threads of this process die with the exec, maybe inside a call: what they
-    // completed is in the words read here (consumed_word_, the prod slot we publish), what
+    // completed is in the words read here (owner_consumed, the prod slot we publish), what
     // they had not is resent or never counted.
     std::unique_lock rx(rx_mu_, std::try_to_lock);
     std::unique_lock tx(tx_mu_, std::try_to_lock);
     const Dmb& local = link_->local;
-    const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+    const Cursor consumed = consumed_now();
     const CdcWord reader = CdcWord::unpack(local.cons_slot().load(kAcquire));
     const Cursor produced = CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor;
     const Cursor peer_produced = CdcWord::unpack(local.prod_slot().load(kAcquire)).cursor;
@@ -705,7 +704,7 @@ size_t Connection::unread_to(int fd) const {
     if (!link_) return 0;
     const Dmb& local = link_->local;
     const uint32_t size = local.ring_size();
-    const Cursor consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+    const Cursor consumed = consumed_now();
     const Cursor produced = CdcWord::unpack(local.prod_slot().load(kAcquire)).cursor;
     uint32_t left = cursor_distance(consumed, produced, size).value_or(0);
     uint32_t pos = consumed.count % size;
@@ -890,7 +889,7 @@ ConnectionInfo Connection::info() const {
     if (link_) {
         i.rx_ring = link_->local.ring_size();
         i.tx_ring = link_->peer.ring_size();
-        i.rx_consumed = CdcWord::unpack(consumed_word_.load(kRelaxed)).cursor;
+        i.rx_consumed = consumed_now();
         const CdcWord rx = CdcWord::unpack(link_->local.prod_slot().load(kRelaxed));
         const CdcWord rx_cons = CdcWord::unpack(link_->local.cons_slot().load(kRelaxed));
         i.rx_peer_produced = rx.cursor;

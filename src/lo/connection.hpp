@@ -205,7 +205,10 @@ private:
     // Reader state (rx_mu_).
     std::mutex rx_mu_;
     Cursor consumed_;
-    std::atomic<uint64_t> consumed_word_{0};  // consumed_, readable without rx_mu_ (close)
+    // consumed_ as published in our meta page (DmbMeta::owner_consumed), readable without rx_mu_.
+    Cursor consumed_now() const {
+        return CdcWord::unpack(link_->local.meta()->owner_consumed.load(std::memory_order_acquire)).cursor;
+    }
     Cursor announced_;       // consumer cursor last published to the peer
     bool rx_armed_ = false;  // we asked the peer for a signal and have not withdrawn it
 

@@ -25,6 +25,8 @@ inline int remaining_ms(std::optional<Clock::time_point> deadline) {
     return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, INT_MAX));
 }
 
+inline timespec from_ms(int ms) { return {ms / 1000, static_cast<long>(ms % 1000) * 1000000}; }
+
 inline void cpu_relax() { __builtin_ia32_pause(); }
 
 }  // namespace shunt::preload

@@ -4,11 +4,13 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdint>
 #include <vector>
 
+#include "preload/deadline.hpp"
 #include "preload/guard.hpp"
 #include "preload/ops.hpp"
 #include "preload/real.hpp"
@@ -30,7 +32,6 @@ std::shared_ptr<SocketState> data_state(int fd) {
     return k == FdKind::Smcd || k == FdKind::PendingTcp ? smcd_state(fd) : nullptr;
 }
 
-timespec from_ms(int ms) { return {ms / 1000, static_cast<long>(ms % 1000) * 1000000}; }
 
 [[gnu::constructor]] void start() {
     (void)libc();
@@ -58,18 +59,13 @@ SHUNT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
     return followed(fd) ? on_connect(fd, addr, len) : libc().connect(fd, addr, len);
 }
 SHUNT_EXPORT int close(int fd) { return followed(fd) ? on_close(fd) : libc().close(fd); }
-SHUNT_EXPORT void closefrom(int lowfd) {
-    // glibc's own closefrom does not come back through close_range(): it needs its own entry.
-    if (lowfd < 0) lowfd = 0;
-    if (inside_shunt || !libc().close_range) {
-        if (libc().close_range) libc().close_range(static_cast<unsigned>(lowfd), ~0U, 0);
-        return;
-    }
-    on_close_range(static_cast<unsigned>(lowfd), ~0U, 0);
-}
 SHUNT_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     if (inside_shunt) return libc().close_range ? libc().close_range(first, last, flags) : (errno = ENOSYS, -1);
     return on_close_range(first, last, flags);
+}
+SHUNT_EXPORT void closefrom(int lowfd) {
+    // glibc's own closefrom does not come back through close_range(): it needs its own entry.
+    close_range(static_cast<unsigned>(std::max(lowfd, 0)), ~0U, 0);
 }
 SHUNT_EXPORT int dup(int fd) { return followed(fd) ? on_dup(fd, -1, 0, 0) : libc().dup(fd); }
 SHUNT_EXPORT int dup2(int fd, int newfd) {

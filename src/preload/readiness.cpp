@@ -108,7 +108,7 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
     };
     auto start_over = [&]() {
         const int ms = remaining_ms(deadline);
-        const timespec left{ms / 1000, static_cast<long>(ms % 1000) * 1000000};
+        const timespec left = from_ms(ms);
         return on_poll(fds, nfds, ms >= 0 ? &left : nullptr, mask);
     };
     auto look = [&](bool kernel_too) {
@@ -162,7 +162,7 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         }
         timespec ts{};
         const int ms = remaining_ms(deadline);
-        if (ms >= 0) ts = {ms / 1000, static_cast<long>(ms % 1000) * 1000000};
+        if (ms >= 0) ts = from_ms(ms);
         const int k = libc().ppoll(sleep.data(), sleep.size(), ms >= 0 ? &ts : nullptr, mask);
         if (k < 0) {
             after_kernel();
