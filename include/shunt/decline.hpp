@@ -46,8 +46,11 @@ enum class DeclineCode : uint32_t {
     ErrRtok = 0x09990001,
     ErrRdyLnk = 0x09990002,
     ErrRegBuf = 0x09990003,
-    // shunt's own, never on the wire: an SMC-D connection that moved to TCP mid-life.
+    // shunt's own, never on the wire: an SMC-D connection that moved to TCP mid-life (an exec
+    // with the connection open, urgent data), and a connection to a listener of the same
+    // process (whose accept() may run only after connect() returns).
     HandOff = 0x0a000001,
+    SameProcess = 0x0a000002,
 };
 
 struct DeclineInfo {

@@ -23,7 +23,9 @@ namespace shunt::lo {
 
 struct Options {
     size_t buffer_size = 256 * 1024;      // receive buffer (DMB) size, 16 KiB .. 1 MiB
-    std::chrono::microseconds spin{50};   // busy-poll before sleeping; 0 sleeps at once
+    // Longest spin before sleeping, taken only while recent waits say it pays (docs/waiting.md);
+    // 0 never spins.
+    std::chrono::microseconds spin{5};
     std::string rundir;                   // "" = $SHUNT_RUNDIR or the default
     std::string ueid = "SHUNT";           // User EID both ends must share
     std::chrono::milliseconds clc_timeout{6000};

@@ -49,7 +49,8 @@ constexpr std::array kTable{
     DeclineInfo{C::ErrRtok, "ERR_RTOK", "rtoken handling failed"},
     DeclineInfo{C::ErrRdyLnk, "ERR_RDYLNK", "ib ready link failed"},
     DeclineInfo{C::ErrRegBuf, "ERR_REGBUF", "reg rdma bufs failed"},
-    DeclineInfo{C::HandOff, "HANDOFF", "moved to TCP: a process exec'd with the connection open"},
+    DeclineInfo{C::HandOff, "HANDOFF", "moved to TCP mid-life: an exec with the connection open, or urgent data"},
+    DeclineInfo{C::SameProcess, "SAMEPROC", "the listener is in the connecting process, which may accept only later"},
 };
 
 static_assert(std::is_sorted(kTable.begin(), kTable.end(),

@@ -14,6 +14,7 @@ namespace shunt::cli {
 struct SockperfLatency {
     double avg_us = 0, median_us = 0;
     uint64_t observations = 0;
+    double p99_us = 0;
 };
 SockperfLatency parse_sockperf_pingpong(std::string_view out);
 

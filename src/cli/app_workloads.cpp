@@ -49,6 +49,26 @@ void write_nginx_site(const WorkloadContext& c) {
 // (~500k req/s) long enough to measure.
 int redis_requests(int duration) { return std::max(10000, 100000 * duration); }
 
+// sockperf under load: a fixed message rate, where spinning buys little and costs a core. The
+// server's CPU is a figure of its own, with latency at the median and the 99th percentile.
+Workload sockperf_under_load(std::string id, int rate) {
+    return {id,
+            fmt::format("sockperf ul 64 B {}k msg/s", rate / 1000),
+            {"sockperf", "sockperf"},
+            {{"latency p50", "us", true, 1.0}, {"latency p99", "us", true, 1.0}, {"server CPU", "s", true, 1.0, true}},
+            sockperf_server,
+            [rate](const WorkloadContext& c) {
+                return std::vector<std::string>{"ul", "--tcp", "-i", "127.0.0.1", "-p", s(c.port), "-m", "64",
+                                                "-t", s(c.duration), "--mps", s(rate)};
+            },
+            nullptr,
+            false,
+            [](const std::string& out) {
+                const SockperfLatency l = parse_sockperf_pingpong(out);
+                return std::vector<double>{l.median_us, l.p99_us};
+            }};
+}
+
 }  // namespace
 
 const std::vector<Workload>& app_workloads() {
@@ -67,6 +87,8 @@ const std::vector<Workload>& app_workloads() {
          nullptr,
          false,
          [](const std::string& out) { return std::vector<double>{parse_sockperf_pingpong(out).median_us}; }},
+        sockperf_under_load("sockperf-ul20k", 20000),
+        sockperf_under_load("sockperf-ul100k", 100000),
         {"sockperf-tp",
          "sockperf throughput 64000 B",
          {"sockperf", "sockperf"},

@@ -19,6 +19,8 @@ struct Metric {
     std::string name, unit;
     bool lower_is_better;
     double target;
+    // The figure is the server's CPU seconds during the client's run, not the client's output.
+    bool server_cpu = false;
 };
 
 struct Workload {
@@ -31,7 +33,8 @@ struct Workload {
     // Writes config files into ctx.dir before the server starts (may be empty).
     std::function<void(const WorkloadContext&)> prepare;
     bool client_stderr_separate = false;  // parse stdout alone (iperf3 -J)
-    // The client's output -> one value per metric; throws std::runtime_error on a failed run.
+    // The client's output -> one value per metric that is not server_cpu; throws
+    // std::runtime_error on a failed run.
     std::function<std::vector<double>(const std::string& out)> parse;
 };
 

@@ -96,6 +96,7 @@ double median(std::vector<double> v) {
 // What one workload gave in one mode over all runs.
 struct Measured {
     std::vector<std::vector<double>> values;  // [metric][run]
+    std::vector<double> server_cpu, client_cpu;  // CPU seconds per run
     ModeTally modes;
     std::vector<std::string> errors;
 };
@@ -103,6 +104,7 @@ struct Measured {
 struct RunResult {
     std::vector<double> values;
     ModeTally modes;
+    double server_cpu = 0, client_cpu = 0;  // CPU seconds (user + system) while the client ran
 };
 
 class Runner {
@@ -155,6 +157,7 @@ public:
         cs.cpu = o_.client_cpu;
         cs.stdout_path = dir.path() + "/client.out";
         cs.stderr_path = w.client_stderr_separate ? dir.path() + "/client.err" : cs.stdout_path;
+        const double server_cpu_before = group_cpu_seconds(server.pid());
         Child client(cs);
 
         // Look at the connections while the client runs: early (a request-count client such as
@@ -179,7 +182,14 @@ public:
                                                  tail(out + (w.client_stderr_separate ? read_file(cs.stderr_path) : ""))));
         if (!server.running())
             throw std::runtime_error("server died during the run: " + tail(read_file(ss.stdout_path)));
-        r.values = w.parse(out);
+        r.server_cpu = group_cpu_seconds(server.pid()) - server_cpu_before;
+        r.client_cpu = client.cpu_seconds().value_or(0);
+        const std::vector<double> parsed = w.parse(out);
+        size_t next = 0;
+        for (const Metric& m : w.metrics) {
+            if (m.server_cpu) r.values.push_back(r.server_cpu);
+            else if (next < parsed.size()) r.values.push_back(parsed[next++]);
+        }
         return r;
     }
 
@@ -271,9 +281,12 @@ int run_bench_apps(const BenchAppsOptions& o) {
                     const RunResult r = runner.run_once(w, paths, mode);
                     for (size_t k = 0; k < r.values.size() && k < w.metrics.size(); ++k) m[mode].values[k].push_back(r.values[k]);
                     m[mode].modes.add(r.modes);
+                    m[mode].server_cpu.push_back(r.server_cpu);
+                    m[mode].client_cpu.push_back(r.client_cpu);
                     std::string figures;
                     for (size_t k = 0; k < r.values.size(); ++k)
                         figures += fmt::format("{}{} {}", k ? ", " : "", fmt_value(r.values[k]), w.metrics[k].unit);
+                    figures += fmt::format(" (CPU s server {:.2f}, client {:.2f})", r.server_cpu, r.client_cpu);
                     const bool seen = r.modes.smcd || r.modes.tcp;
                     fmt::print(stderr, "{}  [{}]\n", figures,
                                mode == kShunt ? r.modes.summary()
@@ -296,8 +309,9 @@ int run_bench_apps(const BenchAppsOptions& o) {
     if (!o.json) {
         fmt::print("\nshunt run vs TCP loopback: medians of {} run(s) of {} s, server on CPU {}, client on CPU {}\n", o.runs,
                    o.duration, o.server_cpu, o.client_cpu);
-        fmt::print("{:<31} {:<17} {:>12} {:>12} {:>9} {:>8}  {:<12} {}\n", "workload", "metric", "TCP", "shunt run",
-                   "shunt/TCP", "target", "result", "shunt connections");
+        fmt::print("CPU: seconds of user + system time during the client's run, server / client, medians\n");
+        fmt::print("{:<31} {:<17} {:>12} {:>12} {:>9} {:>8}  {:<12} {:>11} {:>11}  {}\n", "workload", "metric", "TCP",
+                   "shunt run", "shunt/TCP", "target", "result", "TCP CPU", "shunt CPU", "shunt connections");
     }
     for (const Workload* wp : chosen) {
         const Workload& w = *wp;
@@ -325,13 +339,27 @@ int run_bench_apps(const BenchAppsOptions& o) {
                 bars.push_back({fmt::format("{} {}", w.title, w.metrics.size() > 1 ? mt.name : ""),
                                 mt.lower_is_better ? plain / shunt : ratio, mt.lower_is_better ? 1 / mt.target : mt.target});
             const std::string cmp = mt.lower_is_better ? "<=" : ">=";
+            auto cpu_pair = [&](const Measured& x) {
+                return x.server_cpu.empty() ? std::string("-")
+                                            : fmt::format("{:.2f}/{:.2f}", median(x.server_cpu), median(x.client_cpu));
+            };
             if (o.json) {
                 rows_json.push_back({{"workload", w.id},
                                      {"title", w.title},
                                      {"metric", mt.name},
                                      {"unit", mt.unit},
-                                     {"tcp", {{"median", plain}, {"runs", pv}, {"errors", m[kPlain].errors}}},
-                                     {"shunt", {{"median", shunt}, {"runs", sv}, {"errors", m[kShunt].errors}}},
+                                     {"tcp",
+                                      {{"median", plain},
+                                       {"runs", pv},
+                                       {"errors", m[kPlain].errors},
+                                       {"server_cpu_s", median(m[kPlain].server_cpu)},
+                                       {"client_cpu_s", median(m[kPlain].client_cpu)}}},
+                                     {"shunt",
+                                      {{"median", shunt},
+                                       {"runs", sv},
+                                       {"errors", m[kShunt].errors},
+                                       {"server_cpu_s", median(m[kShunt].server_cpu)},
+                                       {"client_cpu_s", median(m[kShunt].client_cpu)}}},
                                      {"ratio", ratio},
                                      {"target", cmp + fmt::format("{}", mt.target)},
                                      {"met", met},
@@ -339,9 +367,10 @@ int run_bench_apps(const BenchAppsOptions& o) {
                                      {"shunt_mode", mode_note},
                                      {"shunt_connections_seen", {{"smcd", m[kShunt].modes.smcd}, {"tcp", m[kShunt].modes.tcp}}}});
             } else {
-                fmt::print("{:<31} {:<17} {:>12} {:>12} {:>8.3f}x {:>2}{:>5.2f}x  {:<12} {}\n", w.title, mt.name,
-                           pv.empty() ? "-" : fmt_value(plain) + " " + mt.unit, sv.empty() ? "-" : fmt_value(shunt) + " " + mt.unit,
-                           ratio, cmp, mt.target, result, mode_note);
+                fmt::print("{:<31} {:<17} {:>12} {:>12} {:>8.3f}x {:>2}{:>5.2f}x  {:<12} {:>11} {:>11}  {}\n", w.title,
+                           mt.name, pv.empty() ? "-" : fmt_value(plain) + " " + mt.unit,
+                           sv.empty() ? "-" : fmt_value(shunt) + " " + mt.unit, ratio, cmp, mt.target, result,
+                           cpu_pair(m[kPlain]), cpu_pair(m[kShunt]), mode_note);
             }
         }
     }

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -24,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/bench.hpp"
+#include "cli/child_process.hpp"
 #include "core/inet.hpp"
 #include "core/tcp.hpp"
 #include "shunt/decline.hpp"
@@ -236,7 +238,25 @@ struct Row {
     bool lower_is_better;
     double target;  // shunt/TCP ratio to meet
     std::vector<double> per_transport[3];
+    // CPU seconds (user + system) of the server and of the client during each measurement.
+    std::vector<double> server_cpu[3], client_cpu[3];
 };
+
+double own_cpu_seconds() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Runs one measurement and records its figure and both sides' CPU time.
+template <class Measure>
+void measure(Row& row, int ti, pid_t server, Measure&& m) {
+    const double s0 = process_cpu_seconds(server), c0 = own_cpu_seconds();
+    row.per_transport[ti].push_back(m());
+    row.server_cpu[ti].push_back(process_cpu_seconds(server) - s0);
+    row.client_cpu[ti].push_back(own_cpu_seconds() - c0);
+}
 
 }  // namespace
 
@@ -267,10 +287,10 @@ int run_bench_lo(const BenchLoOptions& o) {
     const Target to{s.shunt.port(), s.tcp_port, s.unix_path, opt};
 
     std::vector<Row> rows = {
-        {"ping-pong 14 B latency", "us", true, 0.10, {}},
-        {"ping-pong 100 B latency", "us", true, 0.10, {}},
-        {"stream 64 KB writes", "MB/s", false, 3.0, {}},
-        {"connect+handshake+1 B+close", "us", true, 1.5, {}},
+        {"ping-pong 14 B latency", "us", true, 0.10, {}, {}, {}},
+        {"ping-pong 100 B latency", "us", true, 0.10, {}, {}, {}},
+        {"stream 64 KB writes", "MB/s", false, 3.0, {}, {}, {}},
+        {"connect+handshake+1 B+close", "us", true, 1.5, {}, {}, {}},
     };
     {
         auto probe = dial(Transport::Shunt, to);
@@ -284,10 +304,10 @@ int run_bench_lo(const BenchLoOptions& o) {
             // Alternate the order so no transport always goes first.
             const Transport t = kTransports[(k + run) % 3];
             const int ti = static_cast<int>(t);
-            rows[0].per_transport[ti].push_back(pingpong(t, to, 14, o.pingpong_iters));
-            rows[1].per_transport[ti].push_back(pingpong(t, to, 100, o.pingpong_iters));
-            rows[2].per_transport[ti].push_back(stream(t, to, o.stream_bytes));
-            rows[3].per_transport[ti].push_back(setup(t, to, o.setup_conns));
+            measure(rows[0], ti, child, [&] { return pingpong(t, to, 14, o.pingpong_iters); });
+            measure(rows[1], ti, child, [&] { return pingpong(t, to, 100, o.pingpong_iters); });
+            measure(rows[2], ti, child, [&] { return stream(t, to, o.stream_bytes); });
+            measure(rows[3], ti, child, [&] { return setup(t, to, o.setup_conns); });
         }
     }
     ::kill(child, SIGKILL);
@@ -298,8 +318,9 @@ int run_bench_lo(const BenchLoOptions& o) {
     if (!o.json) {
         fmt::print("\nshunt lo vs TCP loopback vs UNIX socket: medians of {} runs, server on CPU {}, client on CPU {}\n",
                    o.runs, o.server_cpu, o.client_cpu);
-        fmt::print("{:<30} {:>11} {:>11} {:>11} {:>10} {:>10}  {}\n", "measurement", "shunt lo", "TCP", "UNIX",
-                   "shunt/TCP", "shunt/UNIX", "target");
+        fmt::print("CPU: seconds of user + system time per measurement, server / client, medians\n");
+        fmt::print("{:<30} {:>11} {:>11} {:>11} {:>10} {:>10}  {:<14} {:>11} {:>11} {:>11}\n", "measurement", "shunt lo",
+                   "TCP", "UNIX", "shunt/TCP", "shunt/UNIX", "target", "shunt CPU", "TCP CPU", "UNIX CPU");
     }
     int misses = 0;
     for (const Row& r : rows) {
@@ -307,13 +328,23 @@ int run_bench_lo(const BenchLoOptions& o) {
         const double vs_tcp = sh / tcp, vs_unix = sh / ux;
         const bool met = r.lower_is_better ? vs_tcp <= r.target : vs_tcp >= r.target;
         misses += !met;
+        auto cpu = [&](int ti) { return fmt::format("{:.2f}/{:.2f}", median(r.server_cpu[ti]), median(r.client_cpu[ti])); };
         if (o.json) {
-            out.push_back({{"measurement", r.name}, {"unit", r.unit}, {"shunt", sh}, {"tcp", tcp}, {"unix", ux},
-                           {"shunt_vs_tcp", vs_tcp}, {"target", r.target}, {"met", met}});
+            out.push_back({{"measurement", r.name},
+                           {"unit", r.unit},
+                           {"shunt", sh},
+                           {"tcp", tcp},
+                           {"unix", ux},
+                           {"shunt_vs_tcp", vs_tcp},
+                           {"target", r.target},
+                           {"met", met},
+                           {"cpu_s", {{"shunt", {median(r.server_cpu[0]), median(r.client_cpu[0])}},
+                                      {"tcp", {median(r.server_cpu[1]), median(r.client_cpu[1])}},
+                                      {"unix", {median(r.server_cpu[2]), median(r.client_cpu[2])}}}}});
         } else {
-            fmt::print("{:<30} {:>8.2f} {:<2} {:>8.2f} {:<2} {:>8.2f} {:<2} {:>9.3f}x {:>9.3f}x  {}{:.2f}x {}\n", r.name, sh,
-                       r.unit, tcp, r.unit, ux, r.unit, vs_tcp, vs_unix, r.lower_is_better ? "<=" : ">=", r.target,
-                       met ? "met" : "MISSED");
+            fmt::print("{:<30} {:>8.2f} {:<2} {:>8.2f} {:<2} {:>8.2f} {:<2} {:>9.3f}x {:>9.3f}x  {}{:.2f}x {:<6} {:>11} {:>11} {:>11}\n",
+                       r.name, sh, r.unit, tcp, r.unit, ux, r.unit, vs_tcp, vs_unix, r.lower_is_better ? "<=" : ">=",
+                       r.target, met ? "met" : "MISSED", cpu(0), cpu(1), cpu(2));
         }
     }
     if (o.json) fmt::print("{}\n", out.dump(2));

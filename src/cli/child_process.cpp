@@ -2,6 +2,7 @@
 // every exit path (destructor, SIGINT/SIGTERM, our own death via PR_SET_PDEATHSIG).
 #include "cli/child_process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -13,6 +14,9 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <stdexcept>
 #include <thread>
 
@@ -99,10 +103,17 @@ Child& Child::operator=(Child&& o) noexcept {
 
 Child::~Child() { kill_group(); }
 
+void Child::reaped(int status, const rusage& ru) {
+    status_ = status;
+    cpu_ = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 bool Child::running() {
     if (pid_ < 0 || status_) return false;
     int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_) status_ = st;
+    rusage ru{};
+    if (::wait4(pid_, &st, WNOHANG, &ru) == pid_) reaped(st, ru);
     return !status_;
 }
 
@@ -122,8 +133,9 @@ void Child::kill_group() {
     ::kill(-pid_, SIGKILL);  // the leader may be gone while its group (nginx workers) lives on
     if (!status_) {
         int st = 0;
-        ::waitpid(pid_, &st, 0);
-        status_ = st;
+        rusage ru{};
+        ::wait4(pid_, &st, 0, &ru);
+        reaped(st, ru);
     }
     unregister_group(pid_);
     pid_ = -1;
@@ -161,6 +173,55 @@ std::string find_program(const std::string& name) {
         b = e + 1;
     }
     return "";
+}
+
+namespace {
+
+struct ProcStat {
+    long pgrp = 0;
+    double cpu_seconds = 0;
+};
+
+// /proc/<pid>/stat: the process group and utime + stime (fields 5, 14 and 15).
+std::optional<ProcStat> read_proc_stat(const std::string& pid) {
+    static const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    std::ifstream in("/proc/" + pid + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) return std::nullopt;
+    const size_t paren = line.rfind(')');  // the command may hold spaces and parentheses
+    if (paren == std::string::npos || paren + 2 > line.size()) return std::nullopt;
+    std::istringstream f(line.substr(paren + 2));
+    std::string state;
+    long ppid = 0;
+    ProcStat st;
+    f >> state >> ppid >> st.pgrp;
+    unsigned long long v = 0, utime = 0, stime = 0;
+    for (int field = 6; field <= 15 && (f >> v); ++field) {
+        if (field == 14) utime = v;
+        if (field == 15) stime = v;
+    }
+    if (!f) return std::nullopt;
+    st.cpu_seconds = static_cast<double>(utime + stime) / ticks;
+    return st;
+}
+
+}  // namespace
+
+double process_cpu_seconds(pid_t pid) {
+    const auto st = read_proc_stat(std::to_string(pid));
+    return st ? st->cpu_seconds : 0;
+}
+
+double group_cpu_seconds(pid_t pgid) {
+    double total = 0;
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return 0;
+    while (dirent* e = ::readdir(proc)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        if (const auto st = read_proc_stat(e->d_name); st && st->pgrp == pgid) total += st->cpu_seconds;
+    }
+    ::closedir(proc);
+    return total;
 }
 
 }  // namespace shunt::cli

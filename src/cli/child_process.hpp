@@ -2,6 +2,7 @@
 // Child processes for `shunt bench apps`: each runs in its own process group (so a server's
 // workers die with it), pinned to a CPU, with stdout/stderr in files, and dies with us (parent
 // death signal). Every live group is listed so that SIGINT/SIGTERM kill them all before we exit.
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -31,11 +32,22 @@ public:
     // Waits up to `limit`; the exit status (as waitpid gives it) or nullopt on timeout.
     std::optional<int> wait_for(std::chrono::milliseconds limit);
     void kill_group();  // SIGKILL to the whole group, then reap the leader
+    // CPU seconds (user + system) the leader and the children it reaped used, once it has
+    // exited; nullopt before.
+    std::optional<double> cpu_seconds() const { return cpu_; }
 
 private:
+    void reaped(int status, const rusage& ru);
     pid_t pid_ = -1;
     std::optional<int> status_;
+    std::optional<double> cpu_;
 };
+
+// CPU seconds (user + system) used so far by the live processes of process group `pgid`
+// (a server and its workers), from /proc.
+double group_cpu_seconds(pid_t pgid);
+// CPU seconds (user + system, all threads) used so far by process `pid`, from /proc.
+double process_cpu_seconds(pid_t pid);
 
 // A readable account of a waitpid status: "exit 0", "exit 127", "signal 9".
 std::string describe_status(int status);

@@ -20,10 +20,11 @@ SockperfLatency parse_sockperf_pingpong(std::string_view out) {
     throw_if_error(out);
     const auto avg = number_after(out, "avg-latency=");
     const auto median = number_after(out, "percentile 50.000 =");
+    const auto p99 = number_after(out, "percentile 99.000 =");
     const auto observations = number_after(line_with(out, " observations"), "Total ");
     if (!avg || !median) throw std::runtime_error("sockperf ping-pong: no latency in the output");
     if (!observations || *observations < 1) throw std::runtime_error("sockperf ping-pong: no observations");
-    return {*avg, *median, static_cast<uint64_t>(*observations)};
+    return {*avg, *median, static_cast<uint64_t>(*observations), p99.value_or(0)};
 }
 
 double parse_sockperf_throughput(std::string_view out) {

@@ -93,7 +93,7 @@ void add_run_commands(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
     auto* cmd = app.add_subcommand("run", "run an unmodified program with its TCP connections accelerated (like smc_run)");
     cmd->add_option("--buffer-size", o->buffer_size, "receive buffer (DMB) per connection: bytes, k/m suffix, 16k..1m (SHUNT_BUFFER_SIZE)");
-    cmd->add_option("--spin-us", o->spin_us, "busy-poll this long before sleeping (SHUNT_SPIN_US, default 50)");
+    cmd->add_option("--spin-us", o->spin_us, "longest spin before sleeping, taken while recent waits say it pays; 0: never spin (SHUNT_SPIN_US, default 5)");
     cmd->add_option("--rundir", o->rundir, "rendezvous directory shared with the peers (SHUNT_RUNDIR)");
     cmd->add_option("--ueid", o->ueid, "user EID both ends must share (SHUNT_UEID, default SHUNT)");
     cmd->add_option("--allow", o->allow, "accelerate only these: ports, ranges, addresses, prefixes, addr:port (SHUNT_ALLOW)");

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "core/spin.hpp"
 #include "core/unique_fd.hpp"
 #include "lo/handshake.hpp"
 #include "lo/stats_region.hpp"
@@ -145,7 +146,10 @@ public:
     // resends over TCP what we wrote beyond the consumer cursor the peer announced, and
     // carries our shutdowns over to the socket. Returns how many received bytes could not be
     // handed on because the peer had already closed or died (nobody is left to resend them).
-    size_t hand_off();
+    // Before an exec the other threads are about to vanish, so their locks are only tried;
+    // a live process (urgent data) waits up to `lock_wait` for a thread copying to finish (one
+    // asleep in a read or write keeps its lock, and notices the move when it wakes).
+    size_t hand_off(std::chrono::microseconds lock_wait = {});
     // After a hand_off() that returned n > 0: writes those n received bytes into `fd` (without
     // waiting) so that whoever reads `fd` gets them; returns how many it took.
     size_t unread_to(int fd) const;
@@ -179,8 +183,23 @@ private:
     // Consumer side: publish our consumer cursor when the rule says so, wake a blocked writer.
     void after_consume(bool force);
     void publish_cons_word(std::optional<Cursor> cursor, uint8_t set_prod, uint8_t clear_prod, uint8_t set_conn);
-    // Blocks until `wake` is signalled or the TCP socket shows the peer's end; false on error.
-    bool sleep_on(int wake);
+    // Blocks until `wake` is signalled or the TCP socket shows the peer's end: 0, or EAGAIN
+    // at `deadline`, EINTR for a signal the kernel would not restart after, another errno.
+    int sleep_on(int wake, const std::optional<std::chrono::steady_clock::time_point>& deadline);
+    // One blocking read or write call's waiting: its spin episodes, and the socket timeout
+    // (SO_RCVTIMEO/SO_SNDTIMEO, read once, at the first sleep) that bounds the whole call.
+    struct Waiting {
+        WaitEpisode episode;
+        bool deadline_known = false;
+        std::optional<std::chrono::steady_clock::time_point> deadline;
+        template <class Ready>
+        bool spin(SpinPolicy& policy, Ready&& ready) {
+            return episode.spin(policy, ready);
+        }
+        void done(SpinPolicy& policy) { episode.done(policy); }
+        // Sleeps on `wake` (see sleep_on); `timeout_opt` is SO_RCVTIMEO or SO_SNDTIMEO.
+        int sleep(Connection& c, int wake, int timeout_opt);
+    };
     void drain(int wake);
     void signal(int wake);
     void abort_protocol();
@@ -198,7 +217,7 @@ private:
     ConnSlot* slot_ = nullptr;  // our line in `shunt stat`
     void fill_slot();
     std::optional<Link> link_;
-    std::chrono::microseconds spin_{0};
+    SpinPolicy rx_spin_, tx_spin_;  // under rx_mu_ and tx_mu_
     bool nonblocking_ = false;
     UniqueFd poll_fd_;
 

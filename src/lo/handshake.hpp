@@ -20,6 +20,7 @@
 // code, and both sides continue on plain TCP over the same socket.
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -36,8 +37,15 @@ struct HandshakeConfig {
     size_t buffer_size = 0;  // wanted DMB size, rounded to 16 KiB .. 1 MiB
     clc::Eid ueid{};
     std::chrono::milliseconds timeout{6000};
-    std::chrono::microseconds spin{0};  // busy-wait before each sleep, as on the data path
+    std::chrono::microseconds spin{0};  // busy-wait before each sleep of the handshake
 };
+
+// The handshake's spin for a data-path spin budget: its few trips between the two processes
+// follow one another within microseconds, so it spins longer than the data path's learned
+// budget (connection setup time is a target of its own), and not at all when spinning is off.
+inline std::chrono::microseconds handshake_spin(std::chrono::microseconds data_spin) {
+    return data_spin.count() > 0 ? std::max(data_spin, std::chrono::microseconds(50)) : data_spin;
+}
 
 // Keeps one unit of the process's DMB budget while alive.
 class DmbBudget {

@@ -60,7 +60,7 @@ Setup prepare(const Options& opt) {
     s.cfg.rundir = *rundir;
     s.cfg.buffer_size = opt.buffer_size;
     s.cfg.timeout = opt.clc_timeout;
-    s.cfg.spin = opt.spin;
+    s.cfg.spin = handshake_spin(opt.spin);
     return s;
 }
 

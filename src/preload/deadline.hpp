@@ -1,6 +1,5 @@
 #pragma once
-// The time limit of a poll/select/epoll call as the preload emulates it, and the pause used
-// while spinning before it sleeps.
+// The time limit of a poll/select/epoll call as the preload emulates it.
 #include <sys/time.h>
 
 #include <algorithm>
@@ -26,7 +25,5 @@ inline int remaining_ms(std::optional<Clock::time_point> deadline) {
 }
 
 inline timespec from_ms(int ms) { return {ms / 1000, static_cast<long>(ms % 1000) * 1000000}; }
-
-inline void cpu_relax() { __builtin_ia32_pause(); }
 
 }  // namespace shunt::preload

@@ -39,6 +39,7 @@
 #include <unordered_set>
 
 #include "core/random.hpp"
+#include "core/spin.hpp"
 #include "preload/config.hpp"
 #include "preload/deadline.hpp"
 #include "preload/guard.hpp"
@@ -467,7 +468,13 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
         if (const int n = absorb(*set, events, k, maxevents, true); n > 0 || remaining_ms(deadline) == 0) return n;
     }
     InsideShunt guard;
-    const auto spin = config().lo.spin;
+    // Spin, if this thread's recent waits say it pays (core/spin.hpp).
+    thread_local SpinPolicy policy;
+    policy.set_budget(config().lo.spin);
+    WaitEpisode wait;
+    auto limit = wait.plan(policy);
+    if (deadline) limit = std::min<std::chrono::nanoseconds>(limit, *deadline - Clock::now());
+    const bool spin = limit.count() > 0;
 
     // What is ready now: the listed registrations, then what the kernel holds. `watching`:
     // some idle registrations stay listed for us to look at while spinning.
@@ -476,7 +483,7 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
         std::lock_guard lock(set->mu);
         sweep(*set, epfd);
         // In a small set idle registrations stay listed and unarmed while we spin.
-        const bool arm_idle = spin.count() == 0 || set->regs.size() > kSpinListLimit;
+        const bool arm_idle = !spin || set->regs.size() > kSpinListLimit;
         int n = look_listed(*set, events, maxevents, arm_idle);
         if (kernel_too) n += take_kernel(*set, epfd, events + n, maxevents - n, arm_idle);
         watching = !set->listed.empty();
@@ -484,16 +491,15 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
     };
     if (const int n = look(true); n > 0 || remaining_ms(deadline) == 0) return n;
 
-    if (spin.count() > 0) {
-        const auto until = std::min(Clock::now() + spin, deadline.value_or(Clock::time_point::max()));
-        for (unsigned i = 1;; ++i) {
-            cpu_relax();
-            // Armed registrations show up only in the kernel: ask it every time unless some
-            // are listed for us to watch.
-            if (const int n = look(!watching || (i & 31) == 0); n > 0) return n;
-            if ((!watching || (i & 63) == 0) && Clock::now() >= until) break;
-        }
+    // Armed registrations show up only in the kernel: ask it every time unless some are
+    // listed for us to watch.
+    int found = 0;
+    unsigned looks = 0;
+    if (wait.spin(limit, [&] { return (found = look(!watching || (++looks & 31) == 0)) > 0; })) {
+        wait.done(policy);
+        return found;
     }
+    wait.sleeping();
 
     for (;;) {
         {
@@ -507,7 +513,10 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
         std::lock_guard lock(set->mu);
         --set->sleepers;
         if (k < 0) return -1;
-        if (const int n = absorb(*set, events, k, maxevents, true); n > 0 || remaining_ms(deadline) == 0) return n;
+        if (const int n = absorb(*set, events, k, maxevents, true); n > 0 || remaining_ms(deadline) == 0) {
+            wait.done(policy);
+            return n;
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "preload/guard.hpp"
+#include "preload/log.hpp"
 #include "preload/ops.hpp"
 #include "preload/real.hpp"
 
@@ -65,12 +66,40 @@ ssize_t read_discarding(lo::Connection& c, size_t want, lo::IoMode mode) {
     return static_cast<ssize_t>(done);
 }
 
+// The kernel's recvmsg on the connection's socket, once it carries the data (moved to TCP).
+ssize_t kernel_recv(SocketState& s, const iovec* iov, int iovcnt, int flags) {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    return ::recvmsg(s.smcd->tcp_fd(), &msg, flags | (s.nonblock ? MSG_DONTWAIT : 0));
+}
+
+// Urgent data (MSG_OOB: ftplib's abort(), telnet's interrupt) has no place in a ring: the
+// connection moves to TCP as for an exec (both sides resend what the other had not read, in
+// order) and the kernel sends it. `shunt stat` then says HANDOFF.
+ssize_t send_urgent(SocketState& s, const iovec* iov, int iovcnt, int flags) {
+    lo::Connection& c = *s.smcd;
+    if (!settle_hand_off(s)) {
+        const size_t lost = c.hand_off(std::chrono::milliseconds(2));
+        demote_moved(s);
+        if (lost) log_always("urgent data: the peer had closed; %zu bytes it had sent were never read", lost);
+        else log_debug("urgent data: connection handed to TCP");
+    }
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    return ::sendmsg(c.tcp_fd(), &msg, flags | (s.nonblock ? MSG_DONTWAIT : 0));
+}
+
 }  // namespace
 
 ssize_t on_recv(SocketState& s, const iovec* iov, int iovcnt, int flags) {
     InsideShunt guard;
     const int saved = errno;
-    if (flags & MSG_OOB) {  // no urgent data is ever pending on a ring, as TCP answers then
+    if (flags & MSG_OOB) {
+        // Urgent data travels only over TCP, once the peer moved the connection there to send
+        // it; until then none is pending, as TCP answers then.
+        if (settle_hand_off(s)) return kernel_recv(s, iov, iovcnt, flags);
         errno = EINVAL;
         return -1;
     }
@@ -114,10 +143,7 @@ ssize_t on_recvmsg(SocketState& s, msghdr* msg, int flags) {
 ssize_t on_send(SocketState& s, const iovec* iov, int iovcnt, int flags) {
     InsideShunt guard;
     const int saved = errno;
-    if (flags & MSG_OOB) {
-        errno = EOPNOTSUPP;
-        return -1;
-    }
+    if (flags & MSG_OOB) return send_urgent(s, iov, iovcnt, flags);
     const lo::IoMode mode{s.nonblock || (flags & MSG_DONTWAIT), false};
     const ssize_t n = s.smcd->writev(iov, iovcnt, mode);
     if (n < 0 && errno == EPIPE) return epipe(flags);

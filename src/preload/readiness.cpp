@@ -5,8 +5,9 @@
 //   1. look: the rings, and the kernel for the other descriptors (timeout 0) and, in the
 //      same call, each connection's TCP socket (peer death must be noticed even by a
 //      program that loops on another ready descriptor and never lets us sleep);
-//   2. spin for SHUNT_SPIN_US, looking again (a peer on the other core answers in ~100 ns,
-//      far below the cost of sleeping and being woken);
+//   2. spin up to SHUNT_SPIN_US, looking again, when this thread's recent waits say it pays
+//      (a peer on the other core answers in ~100 ns, far below the cost of sleeping and being
+//      woken; core/spin.hpp);
 //   3. ask each connection's peer for a wake-up (Connection::arm, which re-checks after
 //      asking so no wake-up is lost) and sleep in the kernel on the application's
 //      descriptors plus each connection's eventfds and TCP socket (peer death).
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/spin.hpp"
 #include "preload/config.hpp"
 #include "preload/deadline.hpp"
 #include "preload/guard.hpp"
@@ -127,17 +129,19 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
     if (const int n = look(true); n < 0) return start_over();
     else if (n > 0 || remaining_ms(deadline) == 0) return finish();
 
-    // Spin.
-    const auto spin = config().lo.spin;
-    if (spin.count() > 0) {
-        const auto until = std::min(Clock::now() + spin, deadline.value_or(Clock::time_point::max()));
-        for (unsigned i = 1;; ++i) {
-            cpu_relax();
-            if (const int n = look((i & 31) == 0); n < 0) return start_over();
-            else if (n > 0) return finish();
-            if ((i & 63) == 0 && Clock::now() >= until) break;
-        }
+    // Spin, if this thread's recent waits say it pays (core/spin.hpp).
+    thread_local SpinPolicy policy;
+    policy.set_budget(config().lo.spin);
+    WaitEpisode wait;
+    auto limit = wait.plan(policy);
+    if (deadline) limit = std::min<std::chrono::nanoseconds>(limit, *deadline - Clock::now());
+    int found = 0;
+    unsigned looks = 0;
+    if (wait.spin(limit, [&] { return (found = look((++looks & 31) == 0)) != 0; })) {
+        wait.done(policy);
+        return found < 0 ? start_over() : finish();
     }
+    wait.sleeping();
 
     for (;;) {
         // Ask for wake-ups, then sleep on everything.
@@ -171,8 +175,14 @@ int on_poll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* m
         for (nfds_t i = 0; i < nfds; ++i) work[i].revents = sleep[i].revents;
         after_kernel();
         if (handed_off()) return start_over();
-        if (const int n = finish(); n > 0) return n;
-        if (remaining_ms(deadline) == 0) return 0;
+        if (const int n = finish(); n > 0) {
+            wait.done(policy);
+            return n;
+        }
+        if (remaining_ms(deadline) == 0) {
+            wait.done(policy);
+            return 0;
+        }
     }
 }
 

@@ -36,6 +36,7 @@ struct SocketState : Tracked {
     Phase phase = Phase::Fresh;
     // Listening: the rendezvous registration, or why accepted connections stay TCP.
     std::optional<lo::Registration> registration;
+    uint16_t listen_port = 0;  // counted in own_listeners while registered
     std::shared_ptr<const lo::Rundir> rundir;
     uint32_t listen_reason = 0;
     // Connected.

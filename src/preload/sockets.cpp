@@ -26,6 +26,7 @@
 #include "preload/guard.hpp"
 #include "preload/log.hpp"
 #include "preload/ops.hpp"
+#include "preload/own_listeners.hpp"
 #include "preload/real.hpp"
 #include "shunt/decline.hpp"
 
@@ -60,7 +61,7 @@ const Setup& setup() {
         out.cfg.rundir = *rundir;
         out.cfg.buffer_size = c.lo.buffer_size;
         out.cfg.timeout = c.lo.clc_timeout;
-        out.cfg.spin = c.lo.spin;
+        out.cfg.spin = lo::handshake_spin(c.lo.spin);
         return out;
     }();
     return s;
@@ -140,7 +141,7 @@ bool settle_hand_off(SocketState& s) {
     const bool first = !c->moved();
     c->take_over();
     demote_moved(s);
-    if (first) log_debug("connection moved to TCP (a process exec'd with it open)");
+    if (first) log_debug("connection moved to TCP by the other side (an exec, or urgent data)");
     return true;
 }
 
@@ -171,6 +172,8 @@ int on_listen(int fd, int backlog) {
         } else if (auto reg = setup().cfg.rundir->register_listener(*bound)) {
             s->registration = std::move(*reg);
             s->rundir = setup().cfg.rundir;
+            s->listen_port = bound->port;
+            own_listeners::add(bound->port);
         } else {
             s->listen_reason = code(DeclineCode::CnfErr);
             log_always("cannot register listener %s: %s", describe(*bound).c_str(), std::strerror(reg.error()));
@@ -232,6 +235,9 @@ int on_accept(int lfd, sockaddr* addr, socklen_t* len, int flags) {
     }
 }
 
+// How long connect() waits for another thread of this process to accept (own_listeners.hpp).
+constexpr std::chrono::milliseconds kOwnListenerTimeout{200};
+
 int on_connect(int fd, const sockaddr* addr, socklen_t len) {
     auto s = table().get_as<SocketState>(fd);
     if (!s || !addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
@@ -250,6 +256,8 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) {
         InsideShunt guard;
         if (!reason && (!dest || !config().allowed(*dest, false))) reason = code(DeclineCode::NoSmcDev);
         if (!reason && !setup().cfg.rundir->has_live_listener(*dest)) reason = code(DeclineCode::PeerNoSmc);
+        if (!reason && own_listeners::has(dest->port) && own_listeners::single_threaded())
+            reason = code(DeclineCode::SameProcess);
     }
     auto stay_tcp = [&](uint32_t why) {
         s->phase = SocketState::Phase::Connected;
@@ -305,7 +313,10 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) {
             return r;
         }
     }
-    lo::HandshakeResult h = lo::client_handshake(fd, *ann, lo::FourTuple{*bound, *dest}, setup().cfg);
+    lo::HandshakeConfig cfg = setup().cfg;
+    // Our own listener: if no other thread accepts soon, the caller itself will, after we return.
+    if (own_listeners::has(dest->port)) cfg.timeout = std::min(cfg.timeout, kOwnListenerTimeout);
+    lo::HandshakeResult h = lo::client_handshake(fd, *ann, lo::FourTuple{*bound, *dest}, cfg);
     auto& e = lo::Engine::instance();
     s->phase = SocketState::Phase::Connected;
     if (h.link) {
@@ -355,6 +366,7 @@ std::shared_ptr<SocketState> smcd_state(int fd) {
 
 SocketState::~SocketState() {
     InsideShunt guard;  // the descriptors closed below go straight to the C library
+    if (registration) own_listeners::remove(listen_port);
     if (smcd)
         for (int fd : smcd->own_fds()) table().take(fd);
     conn.reset();

@@ -25,8 +25,9 @@ TEST(DeclineCodes, TableHasUniqueCodesAndNames) {
         EXPECT_TRUE(names.insert(d.name).second) << d.name;
         EXPECT_EQ(find_decline(uint32_t(d.code)), &d);
     }
-    EXPECT_EQ(codes.size(), 37u);  // the 36 of Linux, and shunt's own HANDOFF
+    EXPECT_EQ(codes.size(), 38u);  // the 36 of Linux, and shunt's own HANDOFF and SAMEPROC
     EXPECT_EQ(decline_name(0x0a000001), "HANDOFF");
+    EXPECT_EQ(decline_name(0x0a000002), "SAMEPROC");
 }
 
 TEST(DeclineCodes, ParseNameOrNumber) {

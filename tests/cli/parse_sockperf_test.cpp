@@ -12,6 +12,7 @@ TEST(ParseSockperf, PingPongAverageMedianAndObservations) {
     EXPECT_DOUBLE_EQ(l.avg_us, 9.608);
     EXPECT_DOUBLE_EQ(l.median_us, 6.249);
     EXPECT_EQ(l.observations, 80679u);
+    EXPECT_DOUBLE_EQ(l.p99_us, 20.740);
 }
 
 TEST(ParseSockperf, ThroughputInMegabytesPerSecond) {
