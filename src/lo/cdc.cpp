@@ -126,13 +126,27 @@ void Connection::abort_protocol() {
 }
 
 void Connection::publish_cons_word(std::optional<Cursor> cursor, uint8_t set_prod, uint8_t clear_prod, uint8_t set_conn) {
-    std::lock_guard lock(publish_mu_);
-    if (cursor) cons_word_.cursor = *cursor;
-    cons_word_.prod_flags = static_cast<uint8_t>((cons_word_.prod_flags | set_prod) & ~clear_prod);
-    cons_word_.conn_flags |= set_conn;
-    link_->peer.cons_slot().store(cons_word_.pack(), kSeqCst);
-    if (slot_) slot_->sent_flags.store(cons_word_.conn_flags, kRelaxed);
+    // The word in the peer's CDC header is the only copy: after a fork, the parent and the child
+    // publish into it in turn (their own copies would diverge), so each change is a
+    // compare-and-swap on the shared word. Only our side ever writes it.
+    auto slot = link_->peer.cons_slot();  // an atomic_ref onto the shared word
+    uint64_t old = slot.load(kRelaxed);
+    CdcWord w;
+    do {
+        w = CdcWord::unpack(old);
+        if (cursor) w.cursor = *cursor;
+        w.prod_flags = static_cast<uint8_t>((w.prod_flags | set_prod) & ~clear_prod);
+        w.conn_flags |= set_conn;
+    } while (!slot.compare_exchange_weak(old, w.pack(), kSeqCst, kRelaxed));
+    if (slot_) slot_->sent_flags.store(w.conn_flags, kRelaxed);
 }
+
+void Connection::resync_rx() {
+    consumed_ = consumed_now();
+    announced_ = CdcWord::unpack(link_->peer.cons_slot().load(kAcquire)).cursor;
+}
+
+void Connection::resync_tx() { produced_ = CdcWord::unpack(link_->peer.prod_slot().load(kAcquire)).cursor; }
 
 void Connection::after_consume(bool force) {
     const Dmb& local = link_->local;
@@ -152,8 +166,7 @@ void Connection::after_consume(bool force) {
 }
 
 uint8_t Connection::sent_conn_flags() const {
-    std::lock_guard lock(publish_mu_);
-    return cons_word_.conn_flags;
+    return CdcWord::unpack(link_->peer.cons_slot().load(kAcquire)).conn_flags;
 }
 
 }  // namespace shunt::lo

@@ -236,10 +236,11 @@ private:
     Cursor produced_;
     bool tx_armed_ = false;
 
-    // The cons-slot word we write into the peer's CDC header (publish_mu_).
-    mutable std::mutex publish_mu_;
-    CdcWord cons_word_;
     uint8_t sent_conn_flags() const;
+    // Our cursors as the shared words say them: after a fork, another process holding this
+    // connection may have read or written since we last did (a child that wrote and exited).
+    void resync_rx();  // under rx_mu_
+    void resync_tx();  // under tx_mu_
 
     std::atomic<bool> shut_rd_{false}, shut_wr_{false}, closed_{false}, detached_{false};
     std::atomic<bool> tcp_eof_{false}, peer_died_{false}, protocol_error_{false}, moved_{false};

@@ -100,6 +100,8 @@ void Connection::take_over() {
     std::lock_guard rx(rx_mu_);
     std::lock_guard tx(tx_mu_);
     if (moved_) return;
+    resync_rx();
+    resync_tx();
     const CdcWord theirs = CdcWord::unpack(link_->local.cons_slot().load(kAcquire));
     if (theirs.conn_flags & conn_flag::kMovedToTcp) {
         // The peer resent from `resent_from` what it had written; we read up to consumed_.

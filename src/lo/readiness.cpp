@@ -57,7 +57,11 @@ Readiness Connection::readiness() const {
     r.in = (avail && *avail > 0) || r.rdhup || shut_rd_;
     const auto used = cursor_distance(cons.cursor, CdcWord::unpack(link_->peer.prod_slot().load(kRelaxed)).cursor,
                                       link_->peer.ring_size());
-    const bool space = used && *used < link_->peer.ring_size();
+    // Writable as TCP says it (sk_stream_is_writeable): free space at least half of what is
+    // queued, so a program that writes a large block after poll() said writable rarely blocks.
+    // With any free byte counting, two programs that each write blocks larger than the space
+    // left and only then read (socat) could both block in write() with full rings.
+    const bool space = used && 2 * (uint64_t{link_->peer.ring_size()} - *used) >= *used;
     r.out = space || r.err || peer_gone || shut_wr_;
     r.hup = r.err || (peer_done && shut_wr_);
     return r;
@@ -68,7 +72,10 @@ Readiness Connection::arm(bool want_in, bool want_out, bool drain_first) {
     if (moved_) return tcp_readiness();
     if (want_in) {
         // Publish what we consumed first: a writer may be waiting for it while we sleep.
-        if (std::unique_lock lock(rx_mu_, std::try_to_lock); lock.owns_lock()) after_consume(true);
+        if (std::unique_lock lock(rx_mu_, std::try_to_lock); lock.owns_lock()) {
+            resync_rx();
+            after_consume(true);
+        }
         if (drain_first) drain(link_->rx_wake.get());
         link_->local.meta()->reader_wants_signal.store(1, kSeqCst);
     }

@@ -22,6 +22,7 @@ ssize_t Connection::smcd_read(const iovec* iov, int iovcnt, IoMode mode) {
         return readv(iov, iovcnt, mode);
     }
     if (iov_total(iov, iovcnt) == 0) return 0;
+    resync_rx();
     Dmb& local = link_->local;
     const uint32_t ring = local.ring_size();
     bool spun = false, waited = false;

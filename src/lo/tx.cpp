@@ -22,6 +22,7 @@ ssize_t Connection::smcd_write(const iovec* iov, int iovcnt, IoMode mode) {
     }
     const size_t total = iov_total(iov, iovcnt);
     if (total == 0) return 0;
+    resync_tx();
     Dmb& peer = link_->peer;
     const Dmb& local = link_->local;
     const uint32_t ring = peer.ring_size();

@@ -413,16 +413,18 @@ int on_dup(int oldfd, int newfd, int flags, int how) {
         errno = EBUSY;
         return -1;
     }
-    if ((how == 2 || how == 3) && newfd != oldfd && table().kind(newfd) != FdKind::None) {
-        // dup2 onto a socket of ours closes it first, as the kernel does.
-        if (auto old = table().take(newfd); old && old->fds.fetch_sub(1) == 1) release(*old);
-    }
     int r;
     switch (how) {
         case 0: r = libc().dup(oldfd); break;
         case 2: r = libc().dup2(oldfd, newfd); break;
         case 3: r = libc().dup3(oldfd, newfd, flags); break;
         default: r = libc().fcntl(oldfd, flags, newfd); break;  // F_DUPFD / F_DUPFD_CLOEXEC
+    }
+    if ((how == 2 || how == 3) && r >= 0 && newfd != oldfd && table().kind(newfd) != FdKind::None) {
+        // dup2 onto a socket of ours closed it, as the kernel does; a dup2 that failed (a bad
+        // oldfd) left it open, and so do we.
+        SavedErrno keep;
+        if (auto old = table().take(newfd); old && old->fds.fetch_sub(1) == 1) release(*old);
     }
     if (r >= 0 && t && r != oldfd) {
         t->fds.fetch_add(1);

@@ -12,3 +12,5 @@ wait_for_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; d
 expect_in() { grep -q -- "$2" "$1" || fail "$1 lacks '$2'"; }
 rundir_files() { find "$1" -type f ! -name gid 2>/dev/null | wc -l; }
 now_ms() { date +%s%3N; }
+# wait_listen PORT: until something listens on TCP PORT (10 s at most).
+wait_listen() { for _ in $(seq 200); do [ -n "$(ss -Hltn "sport = :$1")" ] && return 0; sleep 0.05; done; fail "nothing listens on port $1"; }

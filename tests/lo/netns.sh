@@ -56,10 +56,12 @@ port=$((40000 + RANDOM % 20000))
 pids+=("$!")
 ip netns exec "$nsa" python3 "$(dirname "$0")/plain_server.py" 127.0.0.1 "$port" "$tmp/plain.bin" &
 pids+=("$!")
-sleep 0.5
+for ns in "$nsa" "$nsb"; do
+  for _ in $(seq 200); do [ -n "$(ip netns exec "$ns" ss -Hltn "sport = :$port")" ] && break; sleep 0.05; done
+done
 echo -n "loopback in A" | ip netns exec "$nsa" env SHUNT_RUNDIR="$tmp/shared" "$shunt" cat -v 127.0.0.1 "$port" \
     > /dev/null 2> "$tmp/lo.out" || fail "client to A's loopback"
-sleep 0.3
+for _ in $(seq 100); do [ -s "$tmp/plain.bin" ] && break; sleep 0.05; done
 [ "$(cat "$tmp/plain.bin")" = "loopback in A" ] || fail "A's plain server got '$(cat "$tmp/plain.bin")'"
 expect_in "$tmp/lo.out" "PEERNOSMC"
 pass "loopback in one namespace never reaches the other's listener"

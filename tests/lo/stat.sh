@@ -12,27 +12,27 @@ hold() { sleep 6; }  # keeps a shunt cat's stdin open so its connection stays up
 # 1. shunt to shunt: SMCD.
 p1=$(free_port)
 (hold | "$shunt" cat -l 127.0.0.1 "$p1" > /dev/null 2>&1) & pids+=("$!")
-sleep 0.3
+wait_listen "$p1"
 (hold | "$shunt" cat 127.0.0.1 "$p1" > /dev/null 2>&1) & pids+=("$!")
 
 # 2. a plain python client to a shunt server: PEERNOSMC on the server's side.
 p2=$(free_port)
 (hold | "$shunt" cat -l 127.0.0.1 "$p2" > /dev/null 2>&1) & pids+=("$!")
-sleep 0.3
+wait_listen "$p2"
 python3 -c 'import socket,sys,time; c=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); time.sleep(6)' "$p2" & pids+=("$!")
 
 # 3. different GIDs: the server read the GID before it changed; the client sees a new one.
 p3=$(free_port)
 (hold | "$shunt" cat -l 127.0.0.1 "$p3" > /dev/null 2>&1) & pids+=("$!")
-sleep 0.3
+wait_listen "$p3"
 mv "$SHUNT_RUNDIR/gid" "$SHUNT_RUNDIR/gid.before"
 (hold | "$shunt" cat 127.0.0.1 "$p3" > /dev/null 2>&1) & pids+=("$!")
 # 4. a client that sends a malformed Proposal: SYNCERR on the server's side.
 p4=$(free_port)
 (hold | "$shunt" cat -l 127.0.0.1 "$p4" > /dev/null 2>&1) & pids+=("$!")
-sleep 0.3
+wait_listen "$p4"
 "$peer" client --port "$p4" --mode malformed --hold 6 > "$tmp/malformed.out" 2>&1 & pids+=("$!")
-sleep 0.7
+for _ in $(seq 100); do grep -qs "declined:" "$tmp/malformed.out" && break; sleep 0.05; done
 expect_in "$tmp/malformed.out" "declined: SYNCERR"
 
 "$shunt" stat > "$tmp/stat.out"

@@ -57,7 +57,7 @@ pass "separate rundirs fall back to TCP (PEERNOSMC) and carry every byte"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 "$(dirname "$0")/plain_server.py" 127.0.0.1 "$port" "$tmp/plain_server.bin" "plain reply" &
 pids+=("$!")
-sleep 0.3
+wait_listen "$port"
 printf 'hello plain server' | "$shunt" cat -v 127.0.0.1 "$port" > "$tmp/reply.out" 2> "$tmp/cat.out" || fail "shunt cat to python"
 [ "$(cat "$tmp/plain_server.bin")" = "hello plain server" ] || fail "python server got '$(cat "$tmp/plain_server.bin")'"
 [ "$(cat "$tmp/reply.out")" = "plain reply" ] || fail "reply was '$(cat "$tmp/reply.out")'"
@@ -69,7 +69,7 @@ rm -f "$tmp/port"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf 'shunt says hi' | "$shunt" cat -v -l 127.0.0.1 "$port" > "$tmp/srv_got.out" 2> "$tmp/srv.out" &
 pids+=("$!"); spid=$!
-sleep 0.3
+wait_listen "$port"
 got=$(python3 - "$port" <<'PY'
 import socket, sys
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))

@@ -69,6 +69,14 @@ def server(port, d):
     if not ran.is_set():
         sys.exit("FAIL: the signal handler never ran while sendall() blocked")
     print("sendall: the handler ran while it blocked", flush=True)
+    # A dup2 that fails (a descriptor that is not open) leaves the connection as it was.
+    spare = os.open("/dev/null", os.O_RDONLY)
+    os.close(spare)
+    try:
+        os.dup2(spare, conn.fileno())
+        sys.exit("FAIL: dup2 of a closed descriptor succeeded")
+    except OSError:
+        pass
     if recv_exact(conn, 3) != b"ok1":
         sys.exit("FAIL: the client did not confirm the payload")
     print("hold", flush=True)
@@ -86,9 +94,27 @@ def server(port, d):
         sys.exit(f"FAIL: SO_RCVTIMEO of 0.3 s ended recv() after {took:.3f} s")
     print(f"SO_RCVTIMEO: EAGAIN after {took:.2f} s", flush=True)
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, bytes(16))
+
+    # 3. A forked child writes, then reads, and exits; the parent goes on where it stopped.
+    pid = os.fork()
+    if pid == 0:
+        conn.sendall(b"child-wrote|")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    conn.sendall(b"parent-wrote|")
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if recv_exact(conn, 5) == b"01234" else 1)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        sys.exit("FAIL: the forked child read the wrong bytes")
+    got = recv_exact(conn, 5)
+    if got != b"56789":
+        sys.exit(f"FAIL: after the child read, the parent read {got!r}")
+    print("fork: child and parent took turns writing and reading", flush=True)
     conn.sendall(b"go2")
 
-    # 3. Urgent data beside the stream: read up to the urgent mark, the urgent byte, the rest
+    # 4. Urgent data beside the stream: read up to the urgent mark, the urgent byte, the rest
     # (reading past the mark first would drop the urgent byte, on TCP as anywhere).
     got = recv_exact(conn, 3)
     if got != b"abc":
@@ -119,6 +145,10 @@ def client(port, d):
     if hashlib.sha256(got).digest() != hashlib.sha256(payload()).digest():
         sys.exit("FAIL: the payload differs")
     c.sendall(b"ok1")
+    got = recv_exact(c, len(b"child-wrote|parent-wrote|"))
+    if got != b"child-wrote|parent-wrote|":
+        sys.exit(f"FAIL: a forked child's bytes and then its parent's: {got!r}")
+    c.sendall(b"0123456789")
     if recv_exact(c, 3) != b"go2":
         sys.exit("FAIL: no go2")
     c.send(b"abc")

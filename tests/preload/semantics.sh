@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Kernel socket semantics under `shunt run` (semantics.py): EINTR during a blocking sendall(),
-# SO_RCVTIMEO, urgent data, and connecting to one's own listener.
+# a failed dup2 onto the connection, SO_RCVTIMEO, a forked child that writes or reads and exits
+# before its parent goes on, urgent data, and connecting to one's own listener.
 . "$(dirname "$0")/lib.sh"
 require python3 ss
 prog="$(dirname "$0")/semantics.py"
@@ -19,6 +20,7 @@ wait_gone "$spid" 10 || fail "server did not finish"
 wait "$spid" || fail "server failed"
 expect_in "$tmp/server.out" "the handler ran while it blocked"
 expect_in "$tmp/server.out" "SO_RCVTIMEO: EAGAIN"
+expect_in "$tmp/server.out" "fork: child and parent took turns"
 expect_in "$tmp/server.out" "MSG_OOB: stream abcdef"
 pass "signal during sendall, SO_RCVTIMEO, MSG_OOB ($(grep -o 'EAGAIN after [0-9.]* s' "$tmp/server.out"))"
 
