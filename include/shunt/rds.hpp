@@ -163,6 +163,9 @@ public:
     // Test hook: writes raw bytes onto lane `lane`'s connection to `peer_ip`, as if the
     // peer's sender had (for malformed-frame tests). False if that lane is not up.
     bool inject(uint32_t peer_ip, uint16_t lane, std::span<const uint8_t> bytes);
+    // Test hook: the next frame received on lane `lane` from `peer_ip` throws inside the I/O
+    // thread (as a bug would); the node must close that lane with a logged error and go on.
+    bool fault(uint32_t peer_ip, uint16_t lane);
     // Stops taking new frames, flushes the acks owed, shuts the lanes down and waits (up to
     // `linger`) for the peers to close them, then stops the I/O thread. Sockets stay readable.
     void close(std::chrono::milliseconds linger = std::chrono::milliseconds(500));

@@ -42,7 +42,9 @@ public:
         size_t messages = 0;
         size_t bytes = 0;
     };
-    bool on_ack(PairKey pair, uint64_t seq, Freed* freed = nullptr);
+    // `buffers`, if given, receives the payloads of the freed messages (for reuse).
+    bool on_ack(PairKey pair, uint64_t seq, Freed* freed = nullptr,
+                std::vector<std::shared_ptr<const std::vector<uint8_t>>>* buffers = nullptr);
     // The unacked message `seq` of `pair`, if this lane holds it (for reports naming its id).
     const Message* find(PairKey pair, uint64_t seq) const;
     // Messages of `pair` not acked yet (queued or written).

@@ -1,6 +1,6 @@
 // Socket calls from application threads (shunt/rds.hpp): send admits a message only with room
 // in the socket's send buffer (EAGAIN) and credit at the destination socket (ENOBUFS), then
-// queues it on the pair's lane and writes it from the calling thread; recv hands out whole
+// queues it on the pair's lane for the I/O thread to write; recv hands out whole
 // messages and failure reports, and when it frees receive buffer it returns credit to the
 // senders that were told they were short (the replacement for RDS's congestion map updates).
 #include <arpa/inet.h>
@@ -97,7 +97,10 @@ int Socket::send(const Endpoint& to, std::span<const uint8_t> data, uint64_t* id
     s.blocked = false;
     const uint64_t my_id = s.next_id++;
     if (id) *id = my_id;
-    auto payload = std::make_shared<const std::vector<uint8_t>>(data.begin(), data.end());
+    // The one copy of the payload: into a (reused) buffer the lane writes from.
+    std::shared_ptr<std::vector<uint8_t>> buf = n.take_buffer(data.size());
+    buf->assign(data.begin(), data.end());
+    std::shared_ptr<const std::vector<uint8_t>> payload = std::move(buf);
     if (to.ip == n.ip) {
         // Same node: straight to the socket, as RDS's loop transport does.
         auto it = n.sockets.find(to.port);

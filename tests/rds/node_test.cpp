@@ -382,6 +382,42 @@ TEST(RdsNode, ProtocolViolationsCloseTheirLaneAndNothingElse) {
     for (const LaneInfo& l : info.peers[0].lane) EXPECT_EQ(l.failures, 1u) << "lane " << l.index;
 }
 
+// A bug that throws on the I/O thread (here: a test hook throwing while a frame of lane 1 is
+// handled) must not end the process: the lane is closed with a logged error, the node carries on,
+// and the sender's retransmission delivers everything once, in order.
+TEST(RdsNode, AnExceptionOnTheIoThreadClosesOnlyItsLane) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 4, la));
+    auto b = Node::start(options("127.0.0.2", port, 4, lb));
+    std::vector<std::unique_ptr<Socket>> tx, rx;
+    for (uint16_t i = 0; i < 8; ++i) {
+        tx.push_back(a->bind(static_cast<uint16_t>(5000 + i)));
+        rx.push_back(b->bind(static_cast<uint16_t>(6000 + i)));
+    }
+    constexpr int kPerSocket = 200;
+    std::thread sender([&] {
+        for (int k = 0; k < kPerSocket; ++k) {
+            for (uint16_t i = 0; i < 8; ++i)
+                ASSERT_EQ(tx[i]->send({kB1.ip, static_cast<uint16_t>(6000 + i)}, payload(static_cast<uint64_t>(k), 4000)), 0);
+            if (k == kPerSocket / 2)
+                while (!b->fault(0x7f000001, 1)) std::this_thread::sleep_for(1ms);
+        }
+    });
+    Sink sink;
+    sink.drain(rx, 8 * kPerSocket, 30s);
+    sender.join();
+    EXPECT_FALSE(sink.bad);
+    for (uint16_t i = 0; i < 8; ++i) {
+        const auto& idx = sink.seen[{static_cast<uint16_t>(6000 + i), static_cast<uint16_t>(5000 + i)}];
+        ASSERT_EQ(idx.size(), static_cast<size_t>(kPerSocket));
+        for (int k = 0; k < kPerSocket; ++k) ASSERT_EQ(idx[static_cast<size_t>(k)], static_cast<uint64_t>(k));
+    }
+    EXPECT_TRUE(lb.contains("error: lane 1 with 127.0.0.1 closed: internal error in event: fault injected on request"));
+    const NodeInfo info = b->info();
+    for (const LaneInfo& l : info.peers[0].lane) EXPECT_EQ(l.failures, l.index == 1 ? 1u : 0u) << "lane " << l.index;
+}
+
 TEST(RdsNode, CreditRunsOutWithENOBUFSAndReturnsWhenTheReceiverReads) {
     Logs la, lb;
     const uint16_t port = free_port();
