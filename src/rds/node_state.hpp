@@ -73,7 +73,7 @@ struct SocketState {
     std::condition_variable cv;
     bool nonblocking = false;
     std::chrono::milliseconds timeout{0};
-    bool blocked = false;  // the last send failed with EAGAIN/ENOBUFS
+    bool blocked = false;  // the last send was refused (EAGAIN/ENOBUFS) or is waiting for room
     Endpoint blocked_dest;
     size_t blocked_size = 0;
     bool closed = false;

@@ -81,10 +81,13 @@ int Socket::send(const Endpoint& to, std::span<const uint8_t> data, uint64_t* id
     const auto deadline = s.timeout.count() > 0 ? Clock::now() + s.timeout : Clock::time_point::max();
     while (!n.can_send(s, to, data.size())) {
         const int err = s.tx_bytes > 0 && s.tx_bytes + data.size() > n.opt.sndbuf ? EAGAIN : ENOBUFS;
+        // Waiting for room, blocking or not: whatever makes room (acks of any socket's messages
+        // to that destination, a window update, a local reader) notifies the blocked sockets,
+        // which wakes a blocking one's wait and makes a non-blocking one's fd readable.
+        s.blocked = true;
+        s.blocked_dest = to;
+        s.blocked_size = data.size();
         if (s.nonblocking) {
-            s.blocked = true;
-            s.blocked_dest = to;
-            s.blocked_size = data.size();
             n.notify(s);
             return err;
         }

@@ -455,5 +455,53 @@ TEST(RdsNode, CreditRunsOutWithENOBUFSAndReturnsWhenTheReceiverReads) {
     EXPECT_EQ(tx->send({kB1.ip, 6000}, msg), 0);
 }
 
+// A blocking send waiting for a destination's credit is woken when acks for *another* socket's
+// messages to that destination free the credit (the credit is per destination socket, shared by
+// every sending socket of the node).
+TEST(RdsNode, BlockingSendWakesWhenAnotherSocketsAcksFreeTheCredit) {
+    Logs la, lb;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 2, la));
+    NodeOptions ob = options("127.0.0.2", port, 2, lb);
+    ob.rcvbuf = 64 << 10;
+    auto b = Node::start(ob);
+    auto filler = a->bind(5000);
+    auto waiter = a->bind(5001);
+    auto rx = b->bind(6000);
+    filler->set_nonblocking(true);
+    const std::vector<uint8_t> msg(16 << 10, 1);
+    int sent = 0, err = 0;
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < end) {
+        err = filler->send({kB1.ip, 6000}, msg);
+        if (err == 0) ++sent;
+        else if (err == ENOBUFS) {
+            pollfd pf{filler->fd(), POLLIN, 0};
+            if (::poll(&pf, 1, 200) == 0) break;  // settled: the destination is full
+        } else
+            break;
+    }
+    ASSERT_EQ(err, ENOBUFS);
+    waiter->set_timeout(5000ms);  // blocking, with a deadline (after which it looks once more)
+    std::atomic<int> result{-1};
+    std::chrono::steady_clock::time_point returned;
+    std::thread blocked([&] {
+        result = waiter->send({kB1.ip, 6000}, msg);
+        returned = std::chrono::steady_clock::now();
+    });
+    // Give it time to start waiting (had it not, the send would just pass: never a false failure).
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(result.load(), -1) << "the destination is full: the blocking send waits";
+    rx->set_timeout(1000ms);
+    for (int i = 0; i < sent; ++i) {
+        Event e;
+        ASSERT_EQ(rx->recv(e), 0);
+    }
+    const auto drained = std::chrono::steady_clock::now();
+    blocked.join();
+    EXPECT_EQ(result.load(), 0);
+    EXPECT_LT(returned - drained, 2s) << "woken only by its own deadline, not by the credit the other socket's acks freed";
+}
+
 }  // namespace
 }  // namespace shunt::rds
