@@ -29,7 +29,15 @@ void NodeState::notify(SocketState& s) {
 
 bool NodeState::can_send(SocketState& s, const Endpoint& to, size_t size) {
     if (s.tx_bytes > 0 && s.tx_bytes + size > opt.sndbuf) return false;
-    if (to.ip == ip || to.port == 0) return true;
+    if (to.port == 0) return true;
+    if (to.ip == ip) {
+        // A socket on this node: its receive queue is the bound, as credit is for a remote one
+        // (one message may always go to an empty queue). No socket: refused at once.
+        auto it = sockets.find(to.port);
+        if (it == sockets.end()) return true;
+        const size_t queued = it->second->rx_bytes;
+        return queued == 0 || queued + size <= opt.rcvbuf;
+    }
     auto pit = peers.find(to.ip);
     if (pit == peers.end()) return true;
     auto cit = pit->second->credit.find(to.port);
@@ -45,6 +53,11 @@ size_t NodeState::window_of(uint16_t port) const {
                         : it->second->rx_bytes >= opt.rcvbuf ? 0
                                                              : opt.rcvbuf - it->second->rx_bytes;
     return std::min<size_t>(free, UINT32_MAX);
+}
+
+void NodeState::wake_senders_to(const Endpoint& dest) {
+    for (auto& [port, s] : sockets)
+        if (s->blocked && s->blocked_dest == dest) notify(*s);
 }
 
 void NodeState::fail_to_sender(Message& m, uint32_t peer_ip, int error) {

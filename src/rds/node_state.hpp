@@ -197,6 +197,8 @@ struct NodeState {
     size_t window_of(uint16_t port) const;
     void enqueue(Peer& p, Message m);
     void notify(SocketState& s);
+    // Notifies the sockets waiting for room at `dest` (a socket of this node that made room).
+    void wake_senders_to(const Endpoint& dest);
     void fail_to_sender(Message& m, uint32_t peer_ip, int error);
     bool can_send(SocketState& s, const Endpoint& to, size_t size);
     NodeInfo snapshot() const;  // info.cpp

@@ -46,6 +46,7 @@ Socket::~Socket() {
     s_->closed = true;
     auto it = node_->sockets.find(s_->port);
     if (it != node_->sockets.end() && it->second == s_) node_->sockets.erase(it);
+    node_->wake_senders_to({node_->ip, s_->port});  // they are refused now instead
 }
 
 Endpoint Socket::local() const { return {node_->ip, s_->port}; }
@@ -151,7 +152,10 @@ int Socket::recv(Event& out) {
     }
     out = std::move(s.rxq.front());
     s.rxq.pop_front();
-    if (out.type == Event::Type::Message && out.peer.port != 0) s.rx_bytes -= std::min(s.rx_bytes, out.data().size());
+    if (out.type == Event::Type::Message && out.peer.port != 0) {
+        s.rx_bytes -= std::min(s.rx_bytes, out.data().size());
+        n.wake_senders_to({n.ip, s.port});  // local senders wait on this queue directly
+    }
     if (!s.starved.empty() && s.rx_bytes < n.opt.rcvbuf / 2) {
         std::set<uint32_t> peers;
         for (const auto& [pip, pair] : s.starved) peers.insert(pip);

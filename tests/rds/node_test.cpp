@@ -503,5 +503,39 @@ TEST(RdsNode, BlockingSendWakesWhenAnotherSocketsAcksFreeTheCredit) {
     EXPECT_LT(returned - drained, 2s) << "woken only by its own deadline, not by the credit the other socket's acks freed";
 }
 
+// Sends to a socket on the same node obey its receive buffer as remote ones obey its credit: a
+// slow local reader pushes back (ENOBUFS, or a blocking wait), and reading makes room again.
+TEST(RdsNode, SendsToALocalSocketAreBoundByItsReceiveBuffer) {
+    Logs la;
+    NodeOptions o = options("127.0.0.1", free_port(), 2, la);
+    o.rcvbuf = 64 << 10;
+    auto a = Node::start(o);
+    auto tx = a->bind(5000);
+    auto rx = a->bind(5001);
+    tx->set_nonblocking(true);
+    const std::vector<uint8_t> msg(16 << 10, 1);
+    const Endpoint to{0x7f000001, 5001};
+    int sent = 0, err = 0;
+    for (int i = 0; i < 1000 && (err = tx->send(to, msg)) == 0; ++i) ++sent;
+    EXPECT_EQ(err, ENOBUFS) << "a slow local reader must push back";
+    EXPECT_LE(sent, 4) << "64 KiB of receive buffer holds 4 messages of 16 KiB";
+    pollfd pf{tx->fd(), POLLIN, 0};
+    EXPECT_EQ(::poll(&pf, 1, 0), 0) << "not writable while the destination is full";
+    // A blocking sender waits, and the reader's recv() wakes it.
+    auto waiter = a->bind(5002);
+    waiter->set_timeout(5000ms);
+    std::atomic<int> result{-1};
+    std::thread blocked([&] { result = waiter->send(to, msg); });
+    rx->set_timeout(1000ms);
+    for (int i = 0; i < sent; ++i) {
+        Event e;
+        ASSERT_EQ(rx->recv(e), 0);
+    }
+    blocked.join();
+    EXPECT_EQ(result.load(), 0);
+    EXPECT_EQ(::poll(&pf, 1, 5000), 1) << "room again: the refused socket turns ready";
+    EXPECT_EQ(tx->send(to, msg), 0);
+}
+
 }  // namespace
 }  // namespace shunt::rds
