@@ -120,6 +120,7 @@ struct LaneInfo {
     size_t unacked = 0;         // messages waiting for an ack
     size_t queued_bytes = 0;
     size_t pairs = 0;           // socket pairs placed on the lane with unacked messages
+    size_t control_bytes = 0;   // control frames (acks, pongs, ...) waiting to be written
 };
 struct PeerInfo {
     std::string ip;
@@ -129,6 +130,7 @@ struct PeerInfo {
     uint64_t failed = 0;       // messages failed back to senders
     uint64_t duplicates = 0;   // retransmitted messages dropped as already delivered
     uint64_t unreachable = 0;  // messages to unbound ports (either way)
+    uint64_t pings_dropped = 0;  // pings left unanswered: too many pongs already waiting
     std::vector<LaneInfo> lane;
 };
 struct NodeInfo {

@@ -147,6 +147,13 @@ void NodeState::on_frame(Conn* c, const Frame& f, std::span<const uint8_t> paylo
             return;
         }
         case Kind::Ping: {
+            // A peer that pings and never reads would grow the pongs waiting for its lane
+            // without bound: past kMaxPongBytes, pings go unanswered (and are counted).
+            if (l.pong_bytes + kHeaderLen + f.len > kMaxPongBytes) {
+                ++p.stats.pings_dropped;
+                return;
+            }
+            l.pong_bytes += kHeaderLen + f.len;
             ControlFrame pong;
             pong.frame.kind = Kind::Pong;
             pong.frame.sport = f.dport;

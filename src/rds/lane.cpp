@@ -182,6 +182,7 @@ void NodeState::peer_restarted(Peer& p, uint64_t inc) {
     for (Lane& l : p.lanes) {
         for (Message& m : l.sender.fail_all()) failed.push_back(std::move(m));
         l.control.clear();
+        l.pong_bytes = 0;
         if (l.conn) close_conn(l.conn.get());
         l.retry_pending = false;
         l.backoff = opt.reconnect_min;

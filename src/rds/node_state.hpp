@@ -52,6 +52,8 @@ inline constexpr size_t kInitialWindow = 4 << 20;
 // Output batching: frames are gathered up to this many bytes per write (one fragment's worth,
 // so what a new frame may wait behind in a lane stays bounded by about one fragment).
 inline constexpr size_t kWriteBatch = 64 << 10;
+// Pongs waiting to be written on one lane, at most (a peer's pings beyond it are not answered).
+inline constexpr size_t kMaxPongBytes = 1 << 20;
 // Received bytes taken per recv(); a full buffer means more may be waiting: read again.
 inline constexpr size_t kReadChunk = 256 << 10;
 // Message buffers kept for reuse (no allocation per message in steady state), and the largest
@@ -119,6 +121,7 @@ struct Lane {
     LaneSender sender;
     std::deque<ControlFrame> control;  // acks, unreachable reports, pings: ahead of data
     bool dirty = false;                // listed in NodeState::dirty: has frames to write
+    size_t pong_bytes = 0;             // pongs in `control` (bounded by kMaxPongBytes)
     bool fault = false;                // test hook: the next frame received throws
     bool retry_pending = false;
     Clock::time_point retry_at{};

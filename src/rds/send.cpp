@@ -92,6 +92,7 @@ void NodeState::gather(Lane& l, Conn& c) {
     while (!c.batch.full(kWriteBatch)) {
         if (!l.control.empty()) {
             ControlFrame& cf = l.control.front();
+            if (cf.frame.kind == Kind::Pong && cf.raw.empty()) l.pong_bytes -= std::min(l.pong_bytes, kHeaderLen + cf.payload.size());
             if (!cf.raw.empty())
                 c.batch.add_owned(std::move(cf.raw));
             else

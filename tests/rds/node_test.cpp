@@ -537,5 +537,60 @@ TEST(RdsNode, SendsToALocalSocketAreBoundByItsReceiveBuffer) {
     EXPECT_EQ(tx->send(to, msg), 0);
 }
 
+// A peer that sends pings and never reads must not grow the node's pong queue without bound:
+// past the bound, pings go unanswered and are counted.
+TEST(RdsNode, APeerThatPingsAndNeverReadsCannotGrowThePongQueue) {
+    Logs la;
+    const uint16_t port = free_port();
+    auto a = Node::start(options("127.0.0.1", port, 1, la));
+    // The misbehaving peer: a raw lane from 127.0.0.3 with a tiny receive buffer it never reads.
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+    const int small = 4096;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in me{}, node{};
+    me.sin_family = node.sin_family = AF_INET;
+    me.sin_addr.s_addr = htonl(0x7f000003);
+    node.sin_addr.s_addr = htonl(0x7f000001);
+    node.sin_port = htons(port);
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&me), sizeof me), 0);
+    ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&node), sizeof node), 0);
+    auto write_all = [&](std::span<const uint8_t> b) {
+        while (!b.empty()) {
+            const ssize_t n = ::send(fd.get(), b.data(), b.size(), MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            b = b.subspan(static_cast<size_t>(n));
+        }
+        return true;
+    };
+    Frame hello;
+    hello.kind = Kind::Hello;
+    hello.hello = {0, 1, 0x1234};
+    ASSERT_TRUE(write_all(encode_header(hello)));
+    Frame ping;
+    ping.kind = Kind::Ping;
+    ping.sport = 9;
+    ping.len = 60000;
+    const auto h = encode_header(ping);
+    std::vector<uint8_t> frame(h.begin(), h.end());
+    frame.resize(kHeaderLen + ping.len, 0x5a);
+    constexpr uint64_t kPings = 300;  // 18 MB of pongs if every one were kept
+    for (uint64_t i = 0; i < kPings; ++i) ASSERT_TRUE(write_all(frame));
+    const auto end = std::chrono::steady_clock::now() + 30s;
+    const PeerInfo* peer = nullptr;
+    NodeInfo info;
+    while (std::chrono::steady_clock::now() < end) {
+        info = a->info();
+        peer = nullptr;
+        for (const PeerInfo& p : info.peers)
+            if (p.ip == "127.0.0.3") peer = &p;
+        if (peer && !peer->lane.empty() && peer->lane[0].rx_frames >= kPings) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_NE(peer, nullptr);
+    ASSERT_EQ(peer->lane[0].rx_frames, kPings) << "the node read every ping";
+    EXPECT_LE(peer->lane[0].control_bytes, size_t{2} << 20) << "pongs waiting are bounded";
+    EXPECT_GT(peer->pings_dropped, 0u);
+}
+
 }  // namespace
 }  // namespace shunt::rds
