@@ -88,6 +88,7 @@ void NodeState::flush_acks(Peer& p) {
         a.frame.sport = pair.dport;
         a.frame.dport = pair.sport;
         a.frame.window = static_cast<uint32_t>(window_of(pair.dport));
+        a.frame.window_seq = ++p.window_seq[pair.dport];
         auto it = sockets.find(pair.dport);
         if (it != sockets.end() && a.frame.window < opt.rcvbuf / 2) it->second->starved.insert({p.ip, pair});
         if (lane < p.nlanes) {
@@ -118,6 +119,7 @@ void NodeState::send_window_updates(Peer& p) {
                 a.frame.sport = it->second.dport;
                 a.frame.dport = it->second.sport;
                 a.frame.window = static_cast<uint32_t>(w);
+                a.frame.window_seq = ++p.window_seq[it->second.dport];
                 int lane = -1;
                 for (uint16_t i = 0; i < p.nlanes; ++i)
                     if (p.lanes[i].conn && p.lanes[i].conn->state == Conn::State::Up) {
@@ -156,7 +158,7 @@ void NodeState::on_ack(Conn* c, Peer& p, const Frame& f) {
     p.placement.release(pair, freed.messages, freed.bytes);
     Credit& cr = p.credit[f.sport];
     cr.unacked -= std::min(cr.unacked, freed.bytes);
-    cr.window = f.window;
+    cr.update(f.window, f.window_seq);
     auto it = sockets.find(pair.sport);
     if (it != sockets.end()) it->second->tx_bytes -= std::min(it->second->tx_bytes, freed.bytes);
     for (auto& [port, s] : sockets)

@@ -201,6 +201,7 @@ void NodeState::peer_restarted(Peer& p, uint64_t inc) {
     p.placement.clear();
     p.next_seq.clear();
     p.credit.clear();
+    p.window_seq.clear();
     p.ack_due.clear();
     p.pre_control.clear();
     for (auto& [port, s] : sockets) {

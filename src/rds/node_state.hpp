@@ -14,7 +14,7 @@
 // writing lanes), lane.cpp (lane lifecycle), events.cpp (frames and connection events),
 // loop.cpp (the I/O thread), node.cpp (the Node API), socket.cpp (the Socket API).
 //
-// Objects (cf. the kernel's rds_sock / rds_connection / rds_conn_path, rds.md §2.1):
+// Objects (cf. the kernel's rds_sock / rds_connection / rds_conn_path):
 //   SocketState  a bound socket: receive queue, send accounting, readiness eventfd
 //   Peer         one remote host: its incarnation, the negotiated lane count, the lanes, the
 //                per-pair sequences and lane placement, the receiver (reassembly, dedupe) and
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/unique_fd.hpp"
+#include "rds/credit_window.hpp"
 #include "rds/frame_reader.hpp"
 #include "rds/lane_ports.hpp"
 #include "rds/lane_sender.hpp"
@@ -47,8 +48,6 @@ namespace shunt::rds {
 
 using Clock = std::chrono::steady_clock;
 
-// Credit a destination socket is assumed to grant before its first ack says otherwise.
-inline constexpr size_t kInitialWindow = 4 << 20;
 // Output batching: frames are gathered up to this many bytes per write (one fragment's worth,
 // so what a new frame may wait behind in a lane stays bounded by about one fragment).
 inline constexpr size_t kWriteBatch = 64 << 10;
@@ -129,11 +128,6 @@ struct Lane {
     LaneInfo stats;
 };
 
-struct Credit {
-    size_t window = kInitialWindow;
-    size_t unacked = 0;  // payload bytes sent to this destination socket and not acked
-};
-
 struct Peer {
     Peer(uint32_t peer_ip, uint16_t lane_count, PlacementPolicy policy)
         : ip(peer_ip), placement(policy, peer_ip, lane_count) {}
@@ -148,6 +142,7 @@ struct Peer {
     std::deque<Message> prequeue;          // sent before the lane count was known
     Receiver receiver;
     std::map<uint16_t, Credit> credit;     // per destination port
+    std::map<uint16_t, uint64_t> window_seq;  // per local receiving port: last number sent
     std::vector<std::pair<PairKey, uint16_t>> ack_due;  // receiver pair keys, lane to ack on
     std::deque<ControlFrame> pre_control;  // pings before the lane count was known
     PeerInfo stats;
