@@ -1,4 +1,4 @@
-// `shunt rds stress`: rds-stress's model and output on shunt rds (rds.md §3.1). A passive side
+// `shunt rds stress`: rds-stress's model and output on shunt rds. A passive side
 // (`-r LOCAL`) waits on a TCP control port (-p, default 4000) for an active side (`-r LOCAL -s
 // PEER`), which sends its options; each side then starts -t tasks, task i bound to rds port
 // p+1+i, each keeping -d requests of -q bytes in flight to every peer task and answering each
