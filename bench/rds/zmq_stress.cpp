@@ -1,7 +1,8 @@
 // The comparison point for `shunt rds stress -o`: the same request/response workload over
 // libzmq DEALER/ROUTER on one TCP connection per client. A ROUTER answers every request with an
 // ack of -a bytes; -t DEALER client threads keep -d requests each in flight and count completed
-// round trips. Prints a JSON summary (completed_per_s, mb_per_s, rtt percentiles, cpu_pct).
+// round trips. Prints a JSON summary (completed_per_s, mb_per_s, rtt percentiles, cpu_pct,
+// cpu_us_per_req: client CPU per completed request).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -102,8 +103,10 @@ int client(const std::string& endpoint, int tasks, int depth, size_t req, double
     for (auto& v : rtts) all.insert(all.end(), v.begin(), v.end());
     std::sort(all.begin(), all.end());
     auto pct = [&](double q) { return all.empty() ? 0u : all[std::min(all.size() - 1, static_cast<size_t>(q * static_cast<double>(all.size())))]; };
-    fmt::print("{{\"completed_per_s\": {:.0f}, \"mb_per_s\": {:.1f}, \"rtt_p50_us\": {}, \"rtt_p99_us\": {}, \"cpu_pct\": {:.0f}}}\n",
-               completed / secs, completed * static_cast<double>(req) / secs / 1e6, pct(0.5), pct(0.99), cpu);
+    fmt::print("{{\"completed_per_s\": {:.0f}, \"mb_per_s\": {:.1f}, \"rtt_p50_us\": {}, \"rtt_p99_us\": {}, \"cpu_pct\": {:.0f}, "
+               "\"cpu_us_per_req\": {:.2f}, \"seconds\": {:.3f}}}\n",
+               completed / secs, completed * static_cast<double>(req) / secs / 1e6, pct(0.5), pct(0.99), cpu,
+               completed ? cpu / 100 * secs * 1e6 / static_cast<double>(completed) : 0.0, secs);
     zmq_ctx_term(ctx);
     return 0;
 }

@@ -5,7 +5,7 @@
 // TCP port (16385, RDS_TCP_PORT, by default), and opens N lanes to each peer host it talks to.
 // Sockets are bound to (the node's IP, a port) and send whole messages of up to 1 MiB to
 // (IP, port); the peer's socket receives them whole, with the sender's address, in the order
-// each sending socket sent them. Unlike the kernel (shared/reference/rds.md §4.2, §7):
+// each sending socket sent them. Unlike the kernel (docs/rds.md):
 //   * a message is freed only when the peer acks it *after* queueing it to the receiving socket;
 //     lane failures are repaired by reconnecting and retransmitting what is unacked;
 //   * a peer restart fails the unacked messages explicitly: recv() returns one SendFailed event
@@ -120,6 +120,7 @@ struct LaneInfo {
     size_t unacked = 0;         // messages waiting for an ack
     size_t queued_bytes = 0;
     size_t pairs = 0;           // socket pairs placed on the lane with unacked messages
+    size_t control_bytes = 0;   // control frames (acks, pongs, ...) waiting to be written
 };
 struct PeerInfo {
     std::string ip;
@@ -129,6 +130,7 @@ struct PeerInfo {
     uint64_t failed = 0;       // messages failed back to senders
     uint64_t duplicates = 0;   // retransmitted messages dropped as already delivered
     uint64_t unreachable = 0;  // messages to unbound ports (either way)
+    uint64_t pings_dropped = 0;  // pings left unanswered: too many pongs already waiting
     std::vector<LaneInfo> lane;
 };
 struct NodeInfo {
@@ -163,6 +165,9 @@ public:
     // Test hook: writes raw bytes onto lane `lane`'s connection to `peer_ip`, as if the
     // peer's sender had (for malformed-frame tests). False if that lane is not up.
     bool inject(uint32_t peer_ip, uint16_t lane, std::span<const uint8_t> bytes);
+    // Test hook: the next frame received on lane `lane` from `peer_ip` throws inside the I/O
+    // thread (as a bug would); the node must close that lane with a logged error and go on.
+    bool fault(uint32_t peer_ip, uint16_t lane);
     // Stops taking new frames, flushes the acks owed, shuts the lanes down and waits (up to
     // `linger`) for the peers to close them, then stops the I/O thread. Sockets stay readable.
     void close(std::chrono::milliseconds linger = std::chrono::milliseconds(500));

@@ -1,4 +1,4 @@
-// `shunt rds stress`: rds-stress's model and output on shunt rds (rds.md §3.1). A passive side
+// `shunt rds stress`: rds-stress's model and output on shunt rds. A passive side
 // (`-r LOCAL`) waits on a TCP control port (-p, default 4000) for an active side (`-r LOCAL -s
 // PEER`), which sends its options; each side then starts -t tasks, task i bound to rds port
 // p+1+i, each keeping -d requests of -q bytes in flight to every peer task and answering each
@@ -11,6 +11,9 @@
 // one-way during the run, to measure head-of-line blocking on the request/ack tasks), --json
 // (summary as JSON, with rtt percentiles, for bench scripts). CPU % is this process's CPU time
 // (user + system) over wall time, 100 = one core; rds-stress measures it with soak tasks (-c).
+// CPU per request ("cpu us/r", cpu_us_per_req) is a side's CPU time over the requests completed
+// (acked) in the run by both sides together, so it compares directly between one-way and
+// two-way runs; the summary gives it for both sides.
 #include <poll.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -124,10 +127,19 @@ struct Task {
     std::deque<std::pair<Endpoint, std::vector<uint8_t>>> out;
     std::vector<uint32_t> rtt_us;  // samples for percentiles
     std::string error;
+    // Sent messages' buffers, reused (as rds-stress does); requests and acks apart, so a reused
+    // buffer already has its size.
+    std::vector<std::vector<uint8_t>> spare[2];
 };
 
-std::vector<uint8_t> make_msg(uint8_t type, uint32_t task, uint64_t seq, int64_t ts, size_t size) {
-    std::vector<uint8_t> v(std::max(size, kHeader));
+std::vector<uint8_t> make_msg(uint8_t type, uint32_t task, uint64_t seq, int64_t ts, size_t size,
+                              std::vector<std::vector<uint8_t>>* spare = nullptr) {
+    std::vector<uint8_t> v;
+    if (spare && !spare->empty()) {
+        v = std::move(spare->back());
+        spare->pop_back();
+    }
+    v.resize(std::max(size, kHeader));
     Header h{type, {0, 0, 0}, task, seq, ts};
     std::memcpy(v.data(), &h, kHeader);
     return v;
@@ -160,6 +172,7 @@ void run_task(Task& t, const Params& p, bool send_requests, Counters& c, const s
             ++c.send_n;
             if (h.type == 1) ++c.tx_req;
             c.bytes += msg.size();
+            if (h.type == 1 || h.type == 2) t.spare[h.type - 1].push_back(std::move(msg));
             t.out.pop_front();
             progress = true;
         }
@@ -185,7 +198,7 @@ void run_task(Task& t, const Params& p, bool send_requests, Counters& c, const s
                     return;
                 }
                 ++c.rx_req;
-                t.out.emplace_back(e.peer, make_msg(2, t.index, h.seq, h.sent_ns, p.ack));
+                t.out.emplace_back(e.peer, make_msg(2, t.index, h.seq, h.sent_ns, p.ack, &t.spare[1]));
             } else if (h.type == 2) {
                 uint64_t& want = t.expect_ack[e.peer.port];
                 if (h.seq != ++want) {
@@ -197,7 +210,7 @@ void run_task(Task& t, const Params& p, bool send_requests, Counters& c, const s
                 c.rtt_ns += static_cast<uint64_t>(rtt);
                 ++c.rtt_n;
                 if (t.rtt_us.size() < (4u << 20)) t.rtt_us.push_back(static_cast<uint32_t>(rtt / 1000));
-                if (send_requests) t.out.emplace_back(e.peer, make_msg(1, t.index, ++t.next_tx[e.peer.port], 0, p.req));
+                if (send_requests) t.out.emplace_back(e.peer, make_msg(1, t.index, ++t.next_tx[e.peer.port], 0, p.req, &t.spare[0]));
             }
         }
         if (!progress) {
@@ -311,9 +324,9 @@ int run(Options& o) {
     const auto start = Clock::now();
     const double cpu0 = cpu_seconds();
     if (active && !o.summary_only && !o.json)
-        fmt::print("{:>4} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>6}\n", "tsks", "tx/s", "rx/s", "tx+rx K/s", "mbi K/s",
-                   "mbo K/s", "tx us/c", "rtt us", "cpu %");
-    uint64_t l_tx = 0, l_rx = 0, l_bytes = 0, l_rtt = 0, l_rttn = 0, l_sns = 0, l_sn = 0;
+        fmt::print("{:>4} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9}\n", "tsks", "tx/s", "rx/s", "tx+rx K/s", "mbi K/s",
+                   "mbo K/s", "tx us/c", "rtt us", "cpu %", "cpu us/r");
+    uint64_t l_tx = 0, l_rx = 0, l_bytes = 0, l_rtt = 0, l_rttn = 0, l_sns = 0, l_sn = 0, l_done = 0;
     double l_cpu = cpu0;
     auto last = start;
     bool failed_task = false;
@@ -331,17 +344,22 @@ int run(Options& o) {
         const double dt = std::chrono::duration<double>(now - last).count();
         const double cpu = cpu_seconds();
         const uint64_t tx = c.tx_req, rx = c.rx_req, b = c.bytes, rtt = c.rtt_ns, rn = c.rtt_n, sns = c.send_ns, sn = c.send_n;
+        // Requests completed by both sides: ours (acks received) and the peer's (its requests
+        // we received; each is acked at once).
+        const uint64_t done = c.rx_ack + (p.one_way ? 0 : c.rx_req.load());
         if (active && !o.summary_only && !o.json)
-            fmt::print("{:>4} {:>8.0f} {:>8.0f} {:>10.0f} {:>8} {:>8} {:>8.2f} {:>8.2f} {:>6.1f}\n", tasks.size(), (tx - l_tx) / dt,
+            fmt::print("{:>4} {:>8.0f} {:>8.0f} {:>10.0f} {:>8} {:>8} {:>8.2f} {:>8.2f} {:>6.1f} {:>9.1f}\n", tasks.size(), (tx - l_tx) / dt,
                        (rx - l_rx) / dt, (b - l_bytes) / dt / 1024, 0, 0, sn > l_sn ? (sns - l_sns) / 1e3 / (sn - l_sn) : 0.0,
-                       rn > l_rttn ? (rtt - l_rtt) / 1e3 / (rn - l_rttn) : 0.0, (cpu - l_cpu) / dt * 100);
+                       rn > l_rttn ? (rtt - l_rtt) / 1e3 / (rn - l_rttn) : 0.0, (cpu - l_cpu) / dt * 100,
+                       done > l_done ? (cpu - l_cpu) * 1e6 / static_cast<double>(done - l_done) : 0.0);
         std::fflush(stdout);
-        l_tx = tx, l_rx = rx, l_bytes = b, l_rtt = rtt, l_rttn = rn, l_sns = sns, l_sn = sn, l_cpu = cpu, last = now;
+        l_tx = tx, l_rx = rx, l_bytes = b, l_rtt = rtt, l_rttn = rn, l_sns = sns, l_sn = sn, l_cpu = cpu, l_done = done, last = now;
     }
     stop = true;
     for (auto& th : threads) th.join();
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    const double cpu = (cpu_seconds() - cpu0) / secs * 100;
+    const double cpu_s = cpu_seconds() - cpu0;
+    const double cpu = cpu_s / secs * 100;
     std::vector<uint32_t> rtts;
     std::string error;
     for (Task& t : tasks) {
@@ -353,7 +371,9 @@ int run(Options& o) {
                            {"completed_per_s", c.rx_ack / secs}, {"mb_per_s", c.bytes / secs / 1e6},
                            {"rtt_us", c.rtt_n ? c.rtt_ns / 1e3 / c.rtt_n : 0.0}, {"rtt_p50_us", percentile(rtts, 0.5)},
                            {"rtt_p99_us", percentile(rtts, 0.99)}, {"cpu_pct", cpu}, {"failed", c.failed.load()},
-                           {"resets", resets.load()}, {"stream_mb_per_s", c.stream_bytes / secs / 1e6}};
+                           {"resets", resets.load()}, {"stream_mb_per_s", c.stream_bytes / secs / 1e6},
+                           {"cpu_s", cpu_s}, {"rx_acks", c.rx_ack.load()}};
+    auto per_req = [](double cpu_seconds_used, double completed) { return completed > 0 ? cpu_seconds_used * 1e6 / completed : 0.0; };
     // Lane counters now, before the peer's node goes away at the end of the run (its closing
     // lanes would count what is in flight then as retransmitted).
     const NodeInfo info = node->info();
@@ -369,10 +389,15 @@ int run(Options& o) {
             auto r = nlohmann::json::parse(remote);
             summary["peer_cpu_pct"] = r["cpu_pct"];
             summary["peer_rx_per_s"] = r["rx_per_s"];
+            // Requests completed in the run by both sides (the peer's own requests in two-way runs).
+            const double completed = static_cast<double>(c.rx_ack) + r.value("rx_acks", 0.0);
+            summary["completed_total_per_s"] = completed / secs;
+            summary["cpu_us_per_req"] = per_req(cpu_s, completed);
+            summary["peer_cpu_us_per_req"] = per_req(r.value("cpu_s", 0.0), completed);
             if (r.contains("error")) error = error.empty() ? "peer: " + r["error"].get<std::string>() : error;
         }
     } else {
-        nlohmann::json r{{"cpu_pct", cpu}, {"rx_per_s", c.rx_req / secs}};
+        nlohmann::json r{{"cpu_pct", cpu}, {"rx_per_s", c.rx_req / secs}, {"cpu_s", cpu_s}, {"rx_acks", c.rx_ack.load()}};
         if (!error.empty()) r["error"] = error;
         const std::string s = line_of(r.dump());
         write_all(ctl.get(), s.data(), s.size());
@@ -386,11 +411,13 @@ int run(Options& o) {
                    summary["tx_per_s"].get<double>(), summary["rx_per_s"].get<double>(), c.bytes / secs / 1024, 0, 0, "",
                    summary["rtt_us"].get<double>(), cpu, secs);
         fmt::print("summary: {:.0f} tx/s, {:.0f} rx/s, {:.0f} requests completed/s, {:.1f} MB/s, rtt {:.1f} us (p50 {} p99 {}), "
-                   "cpu {:.0f}% here{}, lanes {}, resets {}, retransmits {}, failed {}{}\n",
+                   "cpu {:.0f}% here{}, cpu per completed request {:.1f} us here{}, lanes {}, resets {}, retransmits {}, failed {}{}\n",
                    summary["tx_per_s"].get<double>(), summary["rx_per_s"].get<double>(), summary["completed_per_s"].get<double>(),
                    summary["mb_per_s"].get<double>(), summary["rtt_us"].get<double>(), summary["rtt_p50_us"].get<uint32_t>(),
                    summary["rtt_p99_us"].get<uint32_t>(), cpu,
                    summary.contains("peer_cpu_pct") ? fmt::format(" {:.0f}% peer", summary["peer_cpu_pct"].get<double>()) : "",
+                   summary.value("cpu_us_per_req", 0.0),
+                   summary.contains("peer_cpu_us_per_req") ? fmt::format(" {:.1f} us peer", summary["peer_cpu_us_per_req"].get<double>()) : "",
                    p.lanes, resets.load(), retrans, c.failed.load(),
                    p.stream ? fmt::format(", stream {:.1f} MB/s", summary["stream_mb_per_s"].get<double>()) : "");
     }

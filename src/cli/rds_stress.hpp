@@ -1,5 +1,5 @@
 #pragma once
-// `shunt rds stress`: the rds-stress workload (tools: rds-stress.c, rds.md §3.1) on shunt rds.
+// `shunt rds stress`: the rds-stress workload (rds-tools' rds-stress) on shunt rds.
 #include <CLI/CLI.hpp>
 
 namespace shunt::cli {

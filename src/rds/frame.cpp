@@ -1,4 +1,4 @@
-// rds frame headers (rds.md §1.1 layout, §1.2 extension encoding).
+// rds frame headers: Linux's struct rds_header layout, RDS extension encoding (docs/rds.md).
 #include "rds/frame.hpp"
 
 #include <algorithm>
@@ -18,7 +18,7 @@ constexpr size_t ext_size(uint8_t type) {
         case kExtKind: return 1;
         case kExtFragment: return 8;
         case kExtHello: return 12;
-        case kExtCredit: return 4;
+        case kExtCredit: return 12;
         default: return SIZE_MAX;
     }
 }
@@ -43,6 +43,7 @@ const char* to_string(FrameError e) {
         case FrameError::BadHello: return "bad hello";
         case FrameError::MissingHello: return "hello frame without hello header";
         case FrameError::MissingCredit: return "ack frame without credit header";
+        case FrameError::BadWindowSequence: return "credit with window sequence 0";
     }
     return "bad frame";
 }
@@ -76,6 +77,7 @@ FrameResult<Frame> decode_header(std::span<const uint8_t, kHeaderLen> bytes) {
             frag_seen = true;
         } else if (type == kExtCredit) {
             f.window = e.be32();
+            f.window_seq = e.be64();
             credit_seen = true;
         } else {
             f.hello.lane = e.be16();
@@ -98,6 +100,7 @@ FrameResult<Frame> decode_header(std::span<const uint8_t, kHeaderLen> bytes) {
         case Kind::Ack:
             if (f.ack == 0) return fail(FrameError::BadSequence);
             if (!credit_seen) return fail(FrameError::MissingCredit);
+            if (f.window_seq == 0) return fail(FrameError::BadWindowSequence);
             break;
         case Kind::Unreachable:
             if (f.sequence == 0) return fail(FrameError::BadSequence);
@@ -115,7 +118,7 @@ FrameResult<Frame> decode_header(std::span<const uint8_t, kHeaderLen> bytes) {
     // Fields that mean nothing for this kind are dropped, so decode(encode(f)) == f.
     if (f.kind != Kind::Data) f.frag_offset = f.msg_len = 0;
     if (f.kind != Kind::Hello) f.hello = {};
-    if (f.kind != Kind::Ack) f.ack = f.window = 0;
+    if (f.kind != Kind::Ack) f.ack = f.window = 0, f.window_seq = 0;
     return f;
 }
 
@@ -144,6 +147,7 @@ std::array<uint8_t, kHeaderLen> encode_header(const Frame& f) {
     } else if (f.kind == Kind::Ack) {
         w.u8(kExtCredit);
         w.be32(f.window);
+        w.be64(f.window_seq);
     }
     w.zeros(kHeaderLen - out.size());
     std::array<uint8_t, kHeaderLen> a;

@@ -1,7 +1,7 @@
 #pragma once
 // The shunt rds wire format: every frame on a lane is a 48-byte header in the layout of Linux
-// `struct rds_header` (shared/reference/rds.md §1.1) followed by h_len payload bytes. The
-// fields keep their RDS meaning where RDS has one, and carry what the kernel lacks (rds.md §7):
+// `struct rds_header` followed by h_len payload bytes. The
+// fields keep their RDS meaning where RDS has one, and carry what the kernel lacks (docs/rds.md):
 //
 //   h_sequence  per (sender socket, receiver socket) message sequence, from 1: duplicates are
 //               dropped, a gap is an error, and order can be checked across lanes
@@ -14,7 +14,9 @@
 //               shunt's own types: KIND (what the frame is), FRAGMENT (offset and total length
 //               of the message), HELLO (lane index, lane count, 64-bit incarnation), CREDIT
 //               (on ACK frames: bytes the receiving socket can still take, the per-destination
-//               flow-control window that replaces the kernel's congestion bitmap)
+//               flow-control window that replaces the kernel's congestion bitmap, and the
+//               window's ordering number: windows travel on several lanes and may arrive out of
+//               order, so only a higher number than the last one applied counts)
 //
 // h_ack is 0, h_credit, h_padding and h_csum are 0 on send and ignored on receive, as RDS/TCP does.
 #include <array>
@@ -65,6 +67,8 @@ struct Frame {
     uint32_t msg_len = 0;      // Data: length of the whole message
     Hello hello;               // Hello only
     uint32_t window = 0;       // Ack only: credit, in bytes, of the socket h_sport names
+    uint64_t window_seq = 0;   // Ack only: ordering number of `window` (from 1, per socket
+                               // and peer; a window is applied only if newer than the last)
     bool operator==(const Frame&) const = default;
 
     bool last_fragment() const { return frag_offset + len == msg_len; }
@@ -83,6 +87,7 @@ enum class FrameError {
     BadHello,          // lane >= lanes, lanes 0 or above kMaxLanes, incarnation 0
     MissingHello,
     MissingCredit,     // Ack without CREDIT
+    BadWindowSequence, // CREDIT with ordering number 0
 };
 const char* to_string(FrameError e);
 

@@ -78,6 +78,7 @@ NodeInfo NodeState::snapshot() const {
             }
             li.unacked = l.sender.unacked_messages();
             li.queued_bytes = l.sender.queued_bytes();
+            for (const ControlFrame& cf : l.control) li.control_bytes += cf.raw.empty() ? kHeaderLen + cf.payload.size() : cf.raw.size();
             li.pairs = i < p->placement.lanes() ? p->placement.active_pairs(i) : 0;
             pi.lane.push_back(std::move(li));
         }
@@ -122,7 +123,8 @@ std::string to_json(const NodeInfo& info) {
                           {"restarts", p.restarts},
                           {"failed", p.failed},
                           {"duplicates", p.duplicates},
-                          {"unreachable", p.unreachable}};
+                          {"unreachable", p.unreachable},
+                          {"pings_dropped", p.pings_dropped}};
         pj["lane"] = nlohmann::json::array();
         for (const LaneInfo& l : p.lane)
             pj["lane"].push_back({{"index", l.index},
@@ -141,6 +143,7 @@ std::string to_json(const NodeInfo& info) {
                                   {"failures", l.failures},
                                   {"unacked", l.unacked},
                                   {"queued_bytes", l.queued_bytes},
+                                  {"control_bytes", l.control_bytes},
                                   {"pairs", l.pairs}});
         j["peers"].push_back(std::move(pj));
     }

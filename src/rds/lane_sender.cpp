@@ -41,7 +41,7 @@ std::optional<OutFrame> LaneSender::next_frame() {
     return out;
 }
 
-bool LaneSender::on_ack(PairKey pair, uint64_t seq, Freed* freed) {
+bool LaneSender::on_ack(PairKey pair, uint64_t seq, Freed* freed, std::vector<std::shared_ptr<const std::vector<uint8_t>>>* buffers) {
     auto it = flows_.find(pair);
     if (it == flows_.end() || seq > it->second.last_seq) return false;
     Flow& f = it->second;
@@ -52,6 +52,7 @@ bool LaneSender::on_ack(PairKey pair, uint64_t seq, Freed* freed) {
         queued_bytes_ -= f.in_flight.front().size();
         out.bytes += f.in_flight.front().size();
         ++out.messages;
+        if (buffers && f.in_flight.front().data) buffers->push_back(std::move(f.in_flight.front().data));
         f.in_flight.pop_front();
     }
     // After a reset, unacked messages wait to be written again; an ack that arrives late
@@ -60,6 +61,7 @@ bool LaneSender::on_ack(PairKey pair, uint64_t seq, Freed* freed) {
         queued_bytes_ -= f.pending.front().size();
         out.bytes += f.pending.front().size();
         ++out.messages;
+        if (buffers && f.pending.front().data) buffers->push_back(std::move(f.pending.front().data));
         f.pending.pop_front();
         f.front_offset = 0;
     }

@@ -1,5 +1,5 @@
 #pragma once
-// What one lane sends, and what it must keep until the peer acks it (rds.md §7, decision 7):
+// What one lane sends, and what it must keep until the peer acks it (see docs/rds.md):
 //
 // * messages of one socket pair leave in order (a FIFO per pair);
 // * pairs take turns one fragment (<= 64 KiB) at a time, so a small message never waits behind
@@ -42,7 +42,9 @@ public:
         size_t messages = 0;
         size_t bytes = 0;
     };
-    bool on_ack(PairKey pair, uint64_t seq, Freed* freed = nullptr);
+    // `buffers`, if given, receives the payloads of the freed messages (for reuse).
+    bool on_ack(PairKey pair, uint64_t seq, Freed* freed = nullptr,
+                std::vector<std::shared_ptr<const std::vector<uint8_t>>>* buffers = nullptr);
     // The unacked message `seq` of `pair`, if this lane holds it (for reports naming its id).
     const Message* find(PairKey pair, uint64_t seq) const;
     // Messages of `pair` not acked yet (queued or written).

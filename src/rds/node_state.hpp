@@ -1,10 +1,20 @@
 #pragma once
-// The runtime behind shunt/rds.hpp: what a node holds, shared by the I/O thread (node.cpp) and
-// the application threads calling Socket methods (socket.cpp). One mutex guards all of it: the
-// I/O thread takes it per batch of epoll events, an application thread per call; sends write to
-// the lane's TCP socket directly from the calling thread, so a message costs no thread hand-off.
+// The runtime behind shunt/rds.hpp: what a node holds, shared by the I/O thread and the
+// application threads calling Socket methods (socket.cpp). One mutex guards all of it, and no
+// system call on a lane is made while it is held:
+//   * an application thread's send() only queues the message on its lane and marks the lane
+//     dirty (one short critical section; the I/O thread is woken through an eventfd only when
+//     no flush is pending yet, so a burst of sends costs one wake-up);
+//   * the I/O thread writes each dirty lane: it gathers the lane's frames into an OutBatch under
+//     the lock, drops the lock for the sendmsg(), and takes it back to account for what went
+//     out; reads likewise: recv() without the lock, parsing and delivery with it;
+//   * Conn objects are destroyed only by the I/O thread (the graveyard, emptied between event
+//     batches), so it may use one without the lock.
+// The code is split by concept: credit.cpp (readiness, credit, acks), send.cpp (queueing and
+// writing lanes), lane.cpp (lane lifecycle), events.cpp (frames and connection events),
+// loop.cpp (the I/O thread), node.cpp (the Node API), socket.cpp (the Socket API).
 //
-// Objects (cf. the kernel's rds_sock / rds_connection / rds_conn_path, rds.md §2.1):
+// Objects (cf. the kernel's rds_sock / rds_connection / rds_conn_path):
 //   SocketState  a bound socket: receive queue, send accounting, readiness eventfd
 //   Peer         one remote host: its incarnation, the negotiated lane count, the lanes, the
 //                per-pair sequences and lane placement, the receiver (reassembly, dedupe) and
@@ -15,6 +25,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,9 +35,11 @@
 #include <vector>
 
 #include "core/unique_fd.hpp"
+#include "rds/credit_window.hpp"
 #include "rds/frame_reader.hpp"
 #include "rds/lane_ports.hpp"
 #include "rds/lane_sender.hpp"
+#include "rds/out_batch.hpp"
 #include "rds/placement.hpp"
 #include "rds/receiver.hpp"
 #include "shunt/rds.hpp"
@@ -35,10 +48,17 @@ namespace shunt::rds {
 
 using Clock = std::chrono::steady_clock;
 
-// Credit a destination socket is assumed to grant before its first ack says otherwise.
-inline constexpr size_t kInitialWindow = 4 << 20;
-// Output batching: frames are gathered up to this many bytes per write.
+// Output batching: frames are gathered up to this many bytes per write (one fragment's worth,
+// so what a new frame may wait behind in a lane stays bounded by about one fragment).
 inline constexpr size_t kWriteBatch = 64 << 10;
+// Pongs waiting to be written on one lane, at most (a peer's pings beyond it are not answered).
+inline constexpr size_t kMaxPongBytes = 1 << 20;
+// Received bytes taken per recv(); a full buffer means more may be waiting: read again.
+inline constexpr size_t kReadChunk = 256 << 10;
+// Message buffers kept for reuse (no allocation per message in steady state), and the largest
+// one worth keeping.
+inline constexpr size_t kBufferPoolMax = 4096;
+inline constexpr size_t kPooledBufferMax = 64 << 10;
 // Unsent bytes the kernel may hold per lane (TCP_NOTSENT_LOWAT): bounds how long a new frame
 // waits behind queued ones inside TCP, as fragmenting bounds it inside the lane.
 inline constexpr int kNotSentLowat = 128 << 10;
@@ -54,7 +74,7 @@ struct SocketState {
     std::condition_variable cv;
     bool nonblocking = false;
     std::chrono::milliseconds timeout{0};
-    bool blocked = false;  // the last send failed with EAGAIN/ENOBUFS
+    bool blocked = false;  // the last send was refused (EAGAIN/ENOBUFS) or is waiting for room
     Endpoint blocked_dest;
     size_t blocked_size = 0;
     bool closed = false;
@@ -75,9 +95,10 @@ struct Conn {
     Peer* peer = nullptr;  // set once the HELLO places it
     int lane = -1;
     FrameReader reader;
-    std::vector<uint8_t> out;  // bytes to write, from out_off
+    std::vector<uint8_t> out;  // bytes to write before any frame (our HELLO), from out_off
     size_t out_off = 0;
-    bool want_out = false;     // EPOLLOUT registered
+    OutBatch batch;            // frames being written (I/O thread only)
+    bool want_out = false;     // EPOLLOUT registered: the kernel took only part of the batch
     bool dead = false;
     bool read_eof = false;
     // Receiver pairs whose window update went out on this connection. Nothing repeats an update
@@ -90,6 +111,7 @@ struct Conn {
 struct ControlFrame {
     Frame frame;
     std::vector<uint8_t> payload;
+    std::vector<uint8_t> raw;  // if not empty: bytes written as they are instead (test injection)
 };
 
 struct Lane {
@@ -97,15 +119,13 @@ struct Lane {
     std::unique_ptr<Conn> conn;
     LaneSender sender;
     std::deque<ControlFrame> control;  // acks, unreachable reports, pings: ahead of data
+    bool dirty = false;                // listed in NodeState::dirty: has frames to write
+    size_t pong_bytes = 0;             // pongs in `control` (bounded by kMaxPongBytes)
+    bool fault = false;                // test hook: the next frame received throws
     bool retry_pending = false;
     Clock::time_point retry_at{};
     std::chrono::milliseconds backoff{0};
     LaneInfo stats;
-};
-
-struct Credit {
-    size_t window = kInitialWindow;
-    size_t unacked = 0;  // payload bytes sent to this destination socket and not acked
 };
 
 struct Peer {
@@ -122,6 +142,7 @@ struct Peer {
     std::deque<Message> prequeue;          // sent before the lane count was known
     Receiver receiver;
     std::map<uint16_t, Credit> credit;     // per destination port
+    std::map<uint16_t, uint64_t> window_seq;  // per local receiving port: last number sent
     std::vector<std::pair<PairKey, uint16_t>> ack_due;  // receiver pair keys, lane to ack on
     std::deque<ControlFrame> pre_control;  // pings before the lane count was known
     PeerInfo stats;
@@ -134,6 +155,7 @@ struct NodeState {
     PlacementPolicy policy = PlacementPolicy::LeastLoaded;
 
     mutable std::mutex mu;
+    using Lock = std::unique_lock<std::mutex>;
     std::map<uint16_t, std::shared_ptr<SocketState>> sockets;
     std::map<uint32_t, std::unique_ptr<Peer>> peers;
     std::vector<std::unique_ptr<Conn>> pending;    // accepted, waiting for HELLO
@@ -147,14 +169,24 @@ struct NodeState {
     Clock::time_point close_deadline{};
     uint16_t next_ephemeral = 49152;
     std::vector<uint8_t> rbuf;
+    std::thread::id io_id;               // the I/O thread
+    bool flush_requested = false;        // the I/O thread will write the dirty lanes soon
+    std::vector<std::pair<Peer*, uint16_t>> dirty, dirty_work;  // lanes with frames to write
+    bool close_requested = false;        // Node::close() asked the I/O thread to shut down
+    std::chrono::milliseconds close_linger{0};
+    std::vector<std::shared_ptr<std::vector<uint8_t>>> buffers;     // message buffers to reuse
+    std::vector<std::shared_ptr<const std::vector<uint8_t>>> freed_buffers;  // scratch for on_ack
 
     // node.cpp — all with mu held
     void run();
     void log(const std::string& line) const;
     Peer& peer_for(uint32_t peer_ip);
     void wake();
+    // Marks the lane as having frames to write; the I/O thread writes it (write_lanes).
     void flush(Peer& p, Lane& l);
     void flush_all(Peer& p);
+    // A buffer for a message payload, from the pool if one is free.
+    std::shared_ptr<std::vector<uint8_t>> take_buffer(size_t size);
     void ensure_lanes(Peer& p);
     void schedule(Peer& p, Lane& l, bool now);
     void lane_failed(Peer& p, Lane& l, const std::string& why, bool error);
@@ -163,6 +195,8 @@ struct NodeState {
     size_t window_of(uint16_t port) const;
     void enqueue(Peer& p, Message m);
     void notify(SocketState& s);
+    // Notifies the sockets waiting for room at `dest` (a socket of this node that made room).
+    void wake_senders_to(const Endpoint& dest);
     void fail_to_sender(Message& m, uint32_t peer_ip, int error);
     bool can_send(SocketState& s, const Endpoint& to, size_t size);
     NodeInfo snapshot() const;  // info.cpp
@@ -171,9 +205,9 @@ struct NodeState {
 private:
     void on_accept();
     void on_info();
-    void on_event(Conn* c, uint32_t events);
+    void on_event(Conn* c, uint32_t events, Lock& lk);
     void on_connected(Conn* c);
-    void on_readable(Conn* c);
+    void on_readable(Conn* c, Lock& lk);
     void on_frame(Conn* c, const Frame& f, std::span<const uint8_t> payload);
     void on_hello(Conn* c, const Hello& h);
     // Takes the incarnation and lane count a HELLO announces; false (lane closed) if the count
@@ -191,6 +225,25 @@ private:
     int next_timeout_ms() const;
     void set_events(Conn* c);
     void write_out(Conn* c);
+    // I/O thread: writes every dirty lane; write_lane drops `lk` around each sendmsg().
+    void write_lanes(Lock& lk);
+    void write_lane(Peer& p, Lane& l, Lock& lk);
+    void gather(Lane& l, Conn& c);
+    void recycle();
+    // I/O thread, on Node::close(): the acks owed go out, then every lane is half-closed.
+    void begin_close(Lock& lk);
+    // An exception escaped a handler on the I/O thread: the lane it came from (if any) is
+    // closed with a logged error; the node carries on.
+    void on_exception(Conn* c, const char* where, const std::exception& e);
+    // Runs `f`, turning an exception into on_exception(c, ...).
+    template <class F>
+    void guarded(Conn* c, const char* where, F&& f) {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            on_exception(c, where, e);
+        }
+    }
 };
 
 // info.cpp: where a node publishes its state for `shunt rds info` (a UNIX socket per node,

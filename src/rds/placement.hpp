@@ -1,5 +1,5 @@
 #pragma once
-// Which lane carries a socket pair's messages (rds.md §7.6, issue #6 point 2). The kernel hashes
+// Which lane carries a socket pair's messages. The kernel hashes
 // only the bound port, `jhash(port) & (n-1)`: it ignores the destination, collides (8 sockets
 // use ~5.3 of 8 lanes), and needs a power of two. Here a pair (sender port, receiver port) of
 // one peer gets either the least-loaded lane on its first send (default), or a hash of

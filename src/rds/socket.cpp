@@ -1,6 +1,6 @@
 // Socket calls from application threads (shunt/rds.hpp): send admits a message only with room
 // in the socket's send buffer (EAGAIN) and credit at the destination socket (ENOBUFS), then
-// queues it on the pair's lane and writes it from the calling thread; recv hands out whole
+// queues it on the pair's lane for the I/O thread to write; recv hands out whole
 // messages and failure reports, and when it frees receive buffer it returns credit to the
 // senders that were told they were short (the replacement for RDS's congestion map updates).
 #include <arpa/inet.h>
@@ -46,6 +46,7 @@ Socket::~Socket() {
     s_->closed = true;
     auto it = node_->sockets.find(s_->port);
     if (it != node_->sockets.end() && it->second == s_) node_->sockets.erase(it);
+    node_->wake_senders_to({node_->ip, s_->port});  // they are refused now instead
 }
 
 Endpoint Socket::local() const { return {node_->ip, s_->port}; }
@@ -81,10 +82,13 @@ int Socket::send(const Endpoint& to, std::span<const uint8_t> data, uint64_t* id
     const auto deadline = s.timeout.count() > 0 ? Clock::now() + s.timeout : Clock::time_point::max();
     while (!n.can_send(s, to, data.size())) {
         const int err = s.tx_bytes > 0 && s.tx_bytes + data.size() > n.opt.sndbuf ? EAGAIN : ENOBUFS;
+        // Waiting for room, blocking or not: whatever makes room (acks of any socket's messages
+        // to that destination, a window update, a local reader) notifies the blocked sockets,
+        // which wakes a blocking one's wait and makes a non-blocking one's fd readable.
+        s.blocked = true;
+        s.blocked_dest = to;
+        s.blocked_size = data.size();
         if (s.nonblocking) {
-            s.blocked = true;
-            s.blocked_dest = to;
-            s.blocked_size = data.size();
             n.notify(s);
             return err;
         }
@@ -97,7 +101,10 @@ int Socket::send(const Endpoint& to, std::span<const uint8_t> data, uint64_t* id
     s.blocked = false;
     const uint64_t my_id = s.next_id++;
     if (id) *id = my_id;
-    auto payload = std::make_shared<const std::vector<uint8_t>>(data.begin(), data.end());
+    // The one copy of the payload: into a (reused) buffer the lane writes from.
+    std::shared_ptr<std::vector<uint8_t>> buf = n.take_buffer(data.size());
+    buf->assign(data.begin(), data.end());
+    std::shared_ptr<const std::vector<uint8_t>> payload = std::move(buf);
     if (to.ip == n.ip) {
         // Same node: straight to the socket, as RDS's loop transport does.
         auto it = n.sockets.find(to.port);
@@ -145,7 +152,10 @@ int Socket::recv(Event& out) {
     }
     out = std::move(s.rxq.front());
     s.rxq.pop_front();
-    if (out.type == Event::Type::Message && out.peer.port != 0) s.rx_bytes -= std::min(s.rx_bytes, out.data().size());
+    if (out.type == Event::Type::Message && out.peer.port != 0) {
+        s.rx_bytes -= std::min(s.rx_bytes, out.data().size());
+        n.wake_senders_to({n.ip, s.port});  // local senders wait on this queue directly
+    }
     if (!s.starved.empty() && s.rx_bytes < n.opt.rcvbuf / 2) {
         std::set<uint32_t> peers;
         for (const auto& [pip, pair] : s.starved) peers.insert(pip);

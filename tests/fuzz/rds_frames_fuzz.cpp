@@ -3,11 +3,13 @@
 // duplicate and gap checks) and every Ack through a LaneSender, as a node's lane does. Every
 // frame accepted must re-encode to a header that decodes to the same frame, with exactly h_len
 // payload bytes; reassembly memory stays bounded; a delivered message has the length its
-// fragments announced; acks never free more than was queued.
+// fragments announced; acks never free more than was queued; the sender's credit always holds
+// the window of the highest window sequence seen, however the acks were ordered.
 #include <cstdint>
 #include <cstdlib>
 #include <span>
 
+#include "rds/credit_window.hpp"
 #include "rds/frame_reader.hpp"
 #include "rds/lane_sender.hpp"
 #include "rds/receiver.hpp"
@@ -31,6 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     while (sender.next_frame()) {
     }
     bool lane_closed = false;
+    Credit credit;
+    uint64_t best_seq = 0;
+    uint32_t best_window = 0;
     auto check = [&](const Frame& f, std::span<const uint8_t> payload) {
         if (payload.size() != f.len) std::abort();
         auto again = decode_header(encode_header(f));
@@ -42,6 +47,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (auto* d = std::get_if<Delivered>(&r); d && d->message.size() != f.msg_len) std::abort();
             if (receiver.partial_bytes() > kMaxReassembly) std::abort();
         } else if (f.kind == Kind::Ack) {
+            credit.update(f.window, f.window_seq);
+            if (f.window_seq > best_seq) {
+                best_seq = f.window_seq;
+                best_window = f.window;
+            }
+            if (credit.window_seq != best_seq || (best_seq != 0 && credit.window != best_window)) std::abort();
             const size_t before = sender.queued_bytes();
             LaneSender::Freed freed;
             if (!sender.on_ack({f.dport, f.sport}, f.ack, &freed)) return;

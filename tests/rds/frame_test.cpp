@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <random>
 
 #include "rds/frame.hpp"
@@ -54,6 +56,7 @@ TEST(RdsFrame, EveryKindRoundTrips) {
     ack.kind = Kind::Ack;
     ack.ack = 99;
     ack.window = 0xA0B0C0D0u;
+    ack.window_seq = 0x0102030405060708ULL;
     ack.sport = 7;
     ack.dport = 8;
     Frame hello;
@@ -70,6 +73,20 @@ TEST(RdsFrame, EveryKindRoundTrips) {
     for (const Frame& f : {data_frame(1, 0, 0, 0), data_frame(3, 65536, 65536, kMaxMessage), ack, hello,
                            unreachable, ping, pong})
         EXPECT_EQ(decode(encode_header(f)), f);
+}
+
+// CREDIT: type 0x84, be32 window, be64 window sequence, right after KIND.
+TEST(RdsFrame, AckCarriesTheWindowAndItsOrderingNumber) {
+    Frame ack;
+    ack.kind = Kind::Ack;
+    ack.ack = 1;
+    ack.window = 0x00010203u;
+    ack.window_seq = 0x0405060708090a0bULL;
+    const auto b = encode_header(ack);
+    const std::array<uint8_t, 16> want{0x81, 0x02, 0x84, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05,
+                                       0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x00};
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), b.begin() + 32));
+    EXPECT_EQ(decode(b), ack);
 }
 
 TEST(RdsFrame, HelloCarriesLaneCountBeyondPowersOfTwo) {
@@ -107,6 +124,8 @@ TEST(RdsFrame, ValidationErrors) {
     ack.ack = 0;
     EXPECT_EQ(error_of(encode_header(ack)), FrameError::BadSequence);
     ack.ack = 1;
+    EXPECT_EQ(error_of(encode_header(ack)), FrameError::BadWindowSequence);
+    ack.window_seq = 1;
     b = encode_header(ack);
     EXPECT_EQ(b[34], 0x84) << "CREDIT follows KIND";
     b[34] = 0;  // Ack without CREDIT
