@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""The legitimate pair in the rendezvous attack tests: a server and a client that move a
+checksummed byte stream, so a test can tell that an attack left the connection intact.
+
+  peer.py server PORT SHAFILE [--wait-file F]   accepts one connection (after F exists), reads to
+                                                EOF, writes the SHA-256 of what it read, replies
+  peer.py client PORT NBYTES [--sport P] [--hold-file F]
+                                                sends NBYTES (fixed pattern) from source port P,
+                                                waits for F (if given), shuts down, prints
+                                                "sent SHA reply TEXT"
+"""
+import hashlib, os, socket, sys, time
+
+
+def wait_file(path, secs=30):
+    end = time.time() + secs
+    while not os.path.exists(path):
+        if time.time() > end:
+            sys.exit(f"timeout waiting for {path}")
+        time.sleep(0.01)
+
+
+def pattern(n):
+    block = hashlib.sha256(b"shunt-security").digest() * 128
+    return (block * (n // len(block) + 1))[:n]
+
+
+def main():
+    mode, port = sys.argv[1], int(sys.argv[2])
+    opts = sys.argv[3:]
+    def opt(name):
+        return opts[opts.index(name) + 1] if name in opts else None
+    if mode == "server":
+        shafile = opts[0]
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(8)
+        print("listening", flush=True)
+        if opt("--wait-file"):
+            wait_file(opt("--wait-file"))
+        c, _ = s.accept()
+        h = hashlib.sha256()
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            h.update(b)
+        with open(shafile + ".tmp", "w") as f:
+            f.write(h.hexdigest() + "\n")
+        os.rename(shafile + ".tmp", shafile)
+        c.sendall(b"thanks")
+        c.close()
+    else:
+        n = int(opts[0])
+        c = socket.socket()
+        if opt("--sport"):
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            c.bind(("127.0.0.1", int(opt("--sport"))))
+        c.connect(("127.0.0.1", port))
+        data = pattern(n)
+        c.sendall(data)
+        if opt("--hold-file"):
+            print("holding", flush=True)
+            wait_file(opt("--hold-file"), 60)
+        c.shutdown(socket.SHUT_WR)
+        reply = b""
+        while True:
+            b = c.recv(100)
+            if not b:
+                break
+            reply += b
+        print("sent", hashlib.sha256(data).hexdigest(), "reply", reply.decode(errors="replace"), flush=True)
+
+
+main()
