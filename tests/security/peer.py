@@ -3,7 +3,8 @@
 checksummed byte stream, so a test can tell that an attack left the connection intact.
 
   peer.py server PORT SHAFILE [--wait-file F]   accepts one connection (after F exists), reads to
-                                                EOF, writes the SHA-256 of what it read, replies
+                                                EOF, writes the SHA-256 of what it read (and in
+                                                SHAFILE.info the count and first bytes), replies
   peer.py client PORT NBYTES [--sport P] [--hold-file F]
                                                 sends NBYTES (fixed pattern) from source port P,
                                                 waits for F (if given), shuts down, prints
@@ -41,13 +42,18 @@ def main():
             wait_file(opt("--wait-file"))
         c, _ = s.accept()
         h = hashlib.sha256()
+        n, head = 0, b""
         while True:
             b = c.recv(65536)
             if not b:
                 break
             h.update(b)
+            n += len(b)
+            head = (head + b)[:16]
         with open(shafile + ".tmp", "w") as f:
             f.write(h.hexdigest() + "\n")
+        with open(shafile + ".info", "w") as f:
+            f.write(f"read {n} bytes starting {head.hex()}\n")
         os.rename(shafile + ".tmp", shafile)
         c.sendall(b"thanks")
         c.close()

@@ -157,7 +157,7 @@ hijack() {  # NAME HOW(nobody|wrong|netns)
   esac
   touch "$tmp/$name.go"
   local ok=0 d why=""
-  intact "$name" || { ok=1; why="the byte stream was damaged; "; }
+  intact "$name" || { ok=1; why="the byte stream was damaged (client sent 300000 bytes, server $(cat "$tmp/$name.sha.info" 2>/dev/null)); "; }
   d=$(decisions "$name")
   [[ "$d" == *"connect fd"*"TCP (CNFERR)"* ]] || { ok=1; why="${why}the client did not refuse; "; }
   grep -q '^got' "$tmp/$name-attacker.out" && { ok=1; why="${why}the attacker got an answer; "; }
