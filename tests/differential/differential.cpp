@@ -36,6 +36,7 @@
 //   sockopt  FIONREAD, SO_ERROR, getpeername, SO_RCVTIMEO round trips
 //   oob      MSG_OOB sends and receives, SIOCATMARK
 //   signal   a signal interrupting a blocking read (EINTR)
+//   fork     a forked child makes one call on the connection and exits
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -48,6 +49,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,11 +156,11 @@ int64_t now_us() {
 struct Features {
     bool poll = false, epoll = false, dup = false, nonblock = false, shut = false, shutrd = false,
          close = false, afterclose = false, timeo = false, sockopt = false, oob = false, signal = false,
-         zero = false, rst = false, finished = false;
+         zero = false, rst = false, finished = false, fork = false;
     bool set(const std::string& name) {
         if (name == "default") { poll = epoll = dup = nonblock = shut = close = sockopt = true; return true; }
         if (name == "all") {
-            poll = epoll = dup = nonblock = shut = shutrd = close = afterclose = timeo = sockopt = oob = signal = zero = rst = finished = true;
+            poll = epoll = dup = nonblock = shut = shutrd = close = afterclose = timeo = sockopt = oob = signal = zero = rst = finished = fork = true;
             return true;
         }
         if (name == "io") return true;
@@ -166,7 +168,8 @@ struct Features {
                 : name == "nonblock" ? &nonblock : name == "shut" ? &shut : name == "shutrd" ? &shutrd
                 : name == "close" ? &close : name == "afterclose" ? &afterclose : name == "timeo" ? &timeo
                 : name == "sockopt" ? &sockopt : name == "oob" ? &oob : name == "signal" ? &signal
-                : name == "zero" ? &zero : name == "rst" ? &rst : name == "finished" ? &finished : nullptr;
+                : name == "zero" ? &zero : name == "rst" ? &rst : name == "finished" ? &finished
+                : name == "fork" ? &fork : nullptr;
         if (!f) return false;
         *f = true;
         return true;
@@ -320,7 +323,8 @@ private:
         if (r < 95) { if (f_.sockopt) return op_sockopt(e); return op_read(e); }
         if (r < 97) { if (f_.timeo) return op_timeo(e); return op_write(e); }
         if (r < 98) { if (f_.oob) return op_oob_send(e); return op_write(e); }
-        if (f_.signal) return op_signal_read(e);
+        if (f_.signal && rng_.chance(50)) return op_signal_read(e);
+        if (f_.fork) return op_fork(e);
         return op_read(e);
     }
 
@@ -809,6 +813,58 @@ private:
         out("recv interrupted end %d -> %s signals %d", e, res(got, err, g_sigpipes.load()).c_str(), g_sigusr.load() - before);
         tv = timeval{me.rcvtimeo_ms / 1000, (me.rcvtimeo_ms % 1000) * 1000};
         ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+
+    // fork: the child makes one call on the connection (a write, or a non-blocking read it
+    // checks), reports it through a pipe and exits; its exit closes its copies of every
+    // descriptor, which must leave the connection to the parent.
+    void op_fork(int e) {
+        End& me = end_[e];
+        const bool write = rng_.chance(50) && !end_[peer(e)].closed && !end_[peer(e)].shut_rd && !me.shut_wr && !me.reset &&
+                           me.sent - end_[peer(e)].received + 8192 <= kMaxInFlight && me.writes_in_flight < kMaxWritesInFlight;
+        const size_t n = 1 + rng_.below(write ? 8192 : 20000);
+        const int fd = fd_of(e);
+        int p[2];
+        if (::pipe(p) != 0) { broken_ = true; return; }
+        std::fflush(stdout);
+        const pid_t pid = ::fork();
+        if (pid < 0) { out("fork -> %s", errstr(errno).c_str()); broken_ = true; return; }
+        if (pid == 0) {
+            ::close(p[0]);
+            long r[3] = {0, 0, 1};  // result, errno, data ok
+            std::vector<uint8_t> buf;
+            if (write) {
+                fill(buf, e, me.sent, n);
+                r[0] = ::send(fd, buf.data(), n, MSG_NOSIGNAL);
+                r[1] = errno;
+            } else {
+                buf.resize(n);
+                r[0] = ::recv(fd, buf.data(), n, MSG_DONTWAIT);
+                r[1] = errno;
+                for (long k = 0; k < r[0]; ++k)
+                    if (buf[static_cast<size_t>(k)] != stream_byte(seed_, peer(e), me.received + static_cast<uint64_t>(k))) r[2] = 0;
+            }
+            [[maybe_unused]] ssize_t w = ::write(p[1], r, sizeof r);
+            ::_exit(0);
+        }
+        ::close(p[1]);
+        long r[3] = {-1, 0, 0};
+        const ssize_t got = ::read(p[0], r, sizeof r);
+        ::close(p[0]);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        out("fork child %s end %d n %zu -> %s%s exit %d", write ? "send" : "recv", e, n,
+            got == sizeof r ? res(r[0], static_cast<int>(r[1]), g_sigpipes.load()).c_str() : "no report",
+            r[2] ? "" : " DATA-MISMATCH", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        if (got != sizeof r || r[0] <= 0) return;
+        if (write) {
+            me.sent += static_cast<uint64_t>(r[0]);
+            ++me.writes_in_flight;
+            wait_inq(peer(e), unread(peer(e)));
+        } else {
+            me.received += static_cast<uint64_t>(r[0]);
+            if (end_[peer(e)].sent == me.received) end_[peer(e)].writes_in_flight = 0;
+        }
     }
 
     void teardown() {
