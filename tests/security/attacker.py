@@ -12,6 +12,10 @@ as it must), got (the attempt obtained something) or error.
                                            a server would send (or a forged tuple), reports
                                            whether the client answered
   attacker.py proc PID                     tries to reach PID's shared buffers through /proc
+  attacker.py forge PORT HOW               a client of PORT (run under shunt run) that, once
+                                           accelerated, writes a forged producer cursor (HOW:
+                                           beyond-ring, too-far-ahead, backwards) into the
+                                           server's buffer it maps, and reports what it did
   attacker.py path CPORT SPORT             prints the announcement name of a 127.0.0.1 tuple
 """
 import errno, os, socket, struct, sys, time
@@ -110,6 +114,40 @@ def main():
         except OSError as e:
             print(f"refused {errno.errorcode.get(e.errno, e.errno)}", flush=True)
         time.sleep(0.5)
+    elif cmd == "forge":
+        port, how = int(sys.argv[2]), sys.argv[3]
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"HELLOWORLD")
+        time.sleep(0.3)
+        # The server's buffer is the shunt-dmb mapping whose ring starts with what we sent.
+        mem = open("/proc/self/mem", "r+b", buffering=0)
+        target = None
+        for line in open("/proc/self/maps"):
+            if "shunt-dmb" not in line:
+                continue
+            start = int(line.split("-")[0], 16)
+            mem.seek(start + 4096 + 32)
+            if mem.read(10) == b"HELLOWORLD":
+                target = start
+        if target is None:
+            print("error: no accelerated buffer holding our bytes (not SMCD?)", flush=True)
+            sys.exit(1)
+        mem.seek(target + 12)
+        dmb_size = struct.unpack("<I", mem.read(4))[0]
+        ring = dmb_size - 32
+        mem.seek(target + 4096 + 8)
+        word = struct.unpack("<Q", mem.read(8))[0]
+        wrap, count = word & 0xFFFF, (word >> 16) & 0xFFFFFFFF
+        if how == "beyond-ring":
+            wrap2, count2 = wrap, ring + 100
+        elif how == "too-far-ahead":
+            wrap2, count2 = (wrap + 2) & 0xFFFF, count
+        else:
+            wrap2, count2 = (wrap - 1) & 0xFFFF, count
+        mem.seek(target + 4096 + 8)
+        mem.write(struct.pack("<Q", (word & ~0xFFFFFFFFFFFF) | (count2 << 16) | wrap2))
+        print(f"forged producer cursor {wrap}:{count} -> {wrap2}:{count2} (ring {ring})", flush=True)
+        time.sleep(2)
     elif cmd == "proc":
         pid = sys.argv[2]
         attempt("list /proc/PID/fd", lambda: os.listdir(f"/proc/{pid}/fd"))

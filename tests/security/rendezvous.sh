@@ -189,6 +189,30 @@ if want dmb_proc; then
   result dmb_proc $ok "${got:-/proc/PID/fd, fd/N, mem, map_files refused: $(grep -c '^refused' "$tmp/proc-last.out") attempts}; connection $d"
 fi
 
+# 8. A peer of its own connection writes forged producer cursors into the buffer it writes to
+#    (beyond the ring, two wraps ahead, one wrap back): the server must abort that connection
+#    (ECONNRESET after the real bytes), take nothing from outside the ring, and go on serving
+#    others. The forger runs as the same user: another user's process cannot use this rundir.
+for how in beyond-ring too-far-ahead backwards; do
+  name=forged_cursor_$how
+  want $name || want forged_cursor || continue
+  port=$(free_port)
+  setsid "$shunt" run --debug-file "$tmp/$name.decisions" -- "${peer[@]}" pollserver "$port" "$tmp/$name.sha" \
+    >"$tmp/$name-server.out" 2>&1 &
+  spid=$!; pids+=($spid)
+  wait_for_line "$tmp/$name-server.out" listening 10
+  "$shunt" run -- "${attacker[@]}" forge "$port" "$how" > "$tmp/$name-attacker.out" 2>&1 &
+  apid=$!; pids+=($apid)
+  wait_for_line "$tmp/$name-server.out" '^first:' 10
+  wait $apid || true
+  start_client "$name" "$port"
+  ok=0; why=""
+  intact "$name" || { ok=1; why="the next connection was not served intact; "; }
+  grep -q '^first: error Connection reset by peer after 10 bytes' "$tmp/$name-server.out" || { ok=1; why="${why}the forged connection was not reset after the 10 real bytes; "; }
+  grep -q '^forged' "$tmp/$name-attacker.out" || { ok=1; why="${why}the forgery was not made; "; }
+  result "$name" $ok "${why}$(grep -h '^forged\|^error' "$tmp/$name-attacker.out" | head -1); server $(grep '^first:' "$tmp/$name-server.out")"
+done
+
 settled_rundir || fail "the rundir was not empty after the attacks"
 [ ! -e /dev/shm ] || ! ls /dev/shm | grep -qi shunt || fail "/dev/shm holds shunt files"
 echo "security: $passed attempts refused with the connection intact${holes:+, known holes: ${holes[*]}}"
