@@ -33,6 +33,7 @@ struct RunOptions {
     bool no_splice = false;
     bool no_health = false;
     bool proxy_protocol = false;
+    std::string takeover;
     std::string connect_timeout, client_idle, server_idle, health_interval, grace;
 };
 
@@ -123,13 +124,15 @@ void add_proxy_commands(CLI::App& app) {
     run->add_flag("--no-splice", o.no_splice, "forward through a buffer instead of splice(2)");
     run->add_flag("--no-health", o.no_health, "no active health checks");
     run->add_flag("--proxy-protocol", o.proxy_protocol, "send a PROXY protocol v2 header to servers");
+    run->add_option("--takeover", o.takeover,
+                    "graceful reload: take the listeners of the proxy with this admin socket");
     run->add_option("--connect-timeout", o.connect_timeout, "e.g. 5s");
     run->add_option("--client-idle", o.client_idle, "e.g. 60s");
     run->add_option("--server-idle", o.server_idle, "e.g. 60s");
     run->add_option("--health-interval", o.health_interval, "e.g. 1s");
     run->add_option("--grace", o.grace, "how long a stop lets sessions drain, e.g. 10s");
     run->callback([] {
-        const int rc = proxy::run_proxy(config_from(o));
+        const int rc = proxy::run_proxy(config_from(o), o.takeover);
         if (rc != 0) throw CLI::RuntimeError(rc);
     });
 

@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -38,11 +39,14 @@ AdminServer::AdminServer(std::string path, AdminHandler handler)
         ::close(fd_);
         throw std::system_error(e, std::generic_category(), fmt::format("admin socket {}", path_));
     }
+    struct stat st{};
+    if (::stat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
 }
 
 AdminServer::~AdminServer() {
     ::close(fd_);
-    ::unlink(path_.c_str());
+    struct stat st{};
+    if (::stat(path_.c_str(), &st) == 0 && st.st_ino == inode_) ::unlink(path_.c_str());
 }
 
 void AdminServer::run(const std::atomic<bool>& stop) {
@@ -63,7 +67,7 @@ void AdminServer::run(const std::atomic<bool>& stop) {
         if (const auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
         std::string answer;
         try {
-            answer = handler_(line);
+            answer = handler_(line, c.get());
         } catch (const std::exception& e) {
             answer = fmt::format("error: {}\n", e.what());
         }

@@ -11,6 +11,7 @@
 #   exhaust    a tiny source port range runs out: clear error, counter, no crash, recovers
 #   badconfig  malformed configuration files: error with file:line, exit status 1
 #   stop       SIGTERM while a download runs: no new connections, the download completes
+#   reload     a new process takes over the listeners under wrk load: zero failed requests
 # Exit 0 pass, 1 fail, 77 skip (no netns).
 SHUNT=$1
 TEST_NAME=$2
@@ -196,6 +197,35 @@ case_stop() {
     cmp -s "$WORK/got" "$WORK/www/big" || fail "download differs"
     wait "$PROXY_PID" || fail "proxy exit status"
     log "graceful stop: in-flight download completed, new connections refused"
+}
+
+case_reload() {
+    make_netns
+    write_model
+    start_nginx a 9001
+    local args=(--listen 127.0.0.1:8080 --server 127.0.0.1:9001 --model "$WORK/model.toml" --cpus 0-1)
+    start_proxy "${args[@]}"
+    local old=$PROXY_PID
+    inns wrk -t2 -c16 -d4s -H "Connection: close" http://127.0.0.1:8080/name >"$WORK/wrk-close.log" 2>&1 &
+    local wrk_close=$!
+    inns wrk -t1 -c4 -d4s http://127.0.0.1:8080/name >"$WORK/wrk-ka.log" 2>&1 &
+    local wrk_ka=$!
+    sleep 1  # let the load run for a while before the reload (a wrk duration, not a wait)
+    mv "$WORK/proxy.log" "$WORK/old.log"
+    start_proxy "${args[@]}" --takeover "$ADMIN"
+    grep -q "took over the listeners" "$WORK/proxy.log" || fail "no takeover"
+    wait "$old" || fail "old process exit status"
+    grep -q "handed over" "$WORK/old.log" || fail "old process did not hand over"
+    wait "$wrk_close"; wait "$wrk_ka"
+    local f
+    for f in wrk-close wrk-ka; do
+        grep -q "requests in" "$WORK/$f.log" || fail "$f: no result"
+        grep -qE "Socket errors|Non-2xx" "$WORK/$f.log" && fail "$f during the reload: $(grep -E 'Socket|Non-2xx' "$WORK/$f.log")"
+        log "$f: $(grep 'requests in' "$WORK/$f.log")"
+    done
+    (($(total sessions_total) > 0)) || fail "the new process served nothing"
+    [[ $(inns curl -sS --max-time 5 http://127.0.0.1:8080/name) == a ]] || fail "no service after the reload"
+    log "reload under load: zero failed requests"
 }
 
 "case_$TEST_NAME"
