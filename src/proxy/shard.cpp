@@ -27,7 +27,7 @@ constexpr size_t kChunk = 64 * 1024;   // one splice / read
 constexpr size_t kBufferSize = 16 * 1024;
 constexpr int kRounds = 32;            // pump rounds per direction before yielding
 constexpr size_t kSparePipes = 256;
-constexpr int kConnectAttemptsPerTarget = 8;
+constexpr int kConnectAttemptsPerTarget = 16;
 constexpr std::chrono::seconds kCooldown{2};  // > 1 s: tcp_tw_reuse takes over TIME_WAIT after 1 s
 enum class Pump { kIdle, kMore, kError };
 enum Tag : uint8_t { kListener, kClientSide, kServerSide };

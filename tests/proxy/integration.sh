@@ -224,7 +224,7 @@ case_reload() {
         log "$f: $(grep 'requests in' "$WORK/$f.log")"
     done
     (($(total sessions_total) > 0)) || fail "the new process served nothing"
-    [[ $(inns curl -sS --max-time 5 http://127.0.0.1:8080/name) == a ]] || fail "no service after the reload"
+    [[ $(inns curl -sS --max-time 5 http://127.0.0.1:8080/name) == a ]] || { inns "$SHUNT" proxy stats --admin "$ADMIN" | grep -vE " 0 +0 +0$"; inns ss -tan | grep -c TIME-WAIT; fail "no service after the reload"; }
     log "reload under load: zero failed requests"
 }
 

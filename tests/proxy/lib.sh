@@ -38,6 +38,10 @@ make_netns() {
     inns ip link set lo up
     # Closed proxy->server connections leave TIME_WAIT behind; let connect() reuse them.
     inns sysctl -qw net.ipv4.tcp_tw_reuse=1
+    # Clients (curl, wrk) share this namespace with the proxy: keep their ephemeral ports out of
+    # the proxy's default source port range (32768-60999), as on a proxy host whose clients are
+    # elsewhere.
+    inns sysctl -qw net.ipv4.ip_local_port_range="10000 29999"
 }
 
 # wait_for SECONDS DESCRIPTION CMD...: polls CMD every 50 ms until it succeeds.
