@@ -121,7 +121,7 @@ void add_proxy_commands(CLI::App& app) {
     run->add_option("--max-connections", o.max_connections, "client sessions, whole process")
         ->capture_default_str();
     run->add_flag("--no-align", o.no_align, "kernel-chosen source ports even with a model");
-    run->add_flag("--no-splice", o.no_splice, "forward through a buffer instead of splice(2)");
+    run->add_flag("--no-splice", o.no_splice, "never splice(2): always forward through a buffer");
     run->add_flag("--no-health", o.no_health, "no active health checks");
     run->add_flag("--proxy-protocol", o.proxy_protocol, "send a PROXY protocol v2 header to servers");
     run->add_option("--takeover", o.takeover,

@@ -67,7 +67,7 @@ struct Config {
     std::vector<int> cpus;        // one shard per CPU; empty = every CPU we may run on
     size_t max_connections = 10000;  // client sessions, whole process (split evenly over shards)
     std::string admin_socket;     // UNIX socket path; empty = none
-    bool splice = true;           // forward through pipes with splice(2) instead of a buffer
+    bool splice = true;           // bulk transfers switch to splice(2) through a pipe
     size_t backlog = 1024;
 
     // RSS: a model file (key, RETA, queue -> CPU) or an interface to read with ethtool.

@@ -24,12 +24,10 @@ namespace shunt::proxy {
 
 namespace {
 constexpr size_t kChunk = 64 * 1024;   // one splice / read
-constexpr size_t kBufferSize = 16 * 1024;
 constexpr int kRounds = 32;            // pump rounds per direction before yielding
 constexpr size_t kSparePipes = 256;
 constexpr int kConnectAttemptsPerTarget = 16;
 constexpr std::chrono::seconds kCooldown{2};  // > 1 s: tcp_tw_reuse takes over TIME_WAIT after 1 s
-enum class Pump { kIdle, kMore, kError };
 enum Tag : uint8_t { kListener, kClientSide, kServerSide };
 
 int sock_int(int fd, int level, int opt) {
@@ -59,8 +57,9 @@ struct Endpoint : Tagged {
 
 // One direction of a session: bytes read from one side and not yet written to the other.
 struct Dir {
-    int pipe_r = -1, pipe_w = -1;      // splice mode
-    std::unique_ptr<char[]> buf;       // buffer mode
+    bool spliced = false;           // moved to splice mode (a large transfer)
+    int pipe_r = -1, pipe_w = -1;   // splice mode: bytes in the pipe
+    std::vector<char> buf;          // buffer mode: what the destination did not take at once
     size_t off = 0;
     size_t pending = 0;
     bool eof = false;   // the source sent FIN
@@ -102,6 +101,7 @@ Shard::Shard(size_t index, int cpu, Runtime& rt, std::vector<UniqueFd> listeners
         l->frontend = f;
         listeners_.push_back(std::move(l));
     }
+    scratch_ = std::make_unique<char[]>(kChunk);
     const size_t shards = rt_.config().cpus.size();
     limit_ = (rt_.config().max_connections + shards - 1) / shards;
     rr_.assign(rt_.config().backends.size(), index);  // shards start their rotation apart
@@ -498,20 +498,22 @@ void Shard::on_connected(Session& s) {
     run_session(s);
 }
 
-namespace {
-
 // Moves bytes from `from` to `to` until the source is empty, the destination full, or the
 // round budget is spent (kMore). EOF is passed on once everything before it was written.
-Pump pump(Dir& d, Endpoint& from, Endpoint& to, bool use_splice, std::atomic<uint64_t>& bytes,
-          std::chrono::steady_clock::time_point now) {
+//
+// Splice where it pays: a direction starts in buffer mode — recv into the shard's scratch buffer
+// and send straight on, so a small request or response costs two copies and no pipe; the session
+// keeps only what the destination did not take. A read that fills the whole scratch buffer marks
+// a bulk transfer, and the direction switches to splice(2) through a pipe (no copy to user space).
+Pump Shard::pump(Dir& d, Endpoint& from, Endpoint& to, std::atomic<uint64_t>& bytes) {
     for (int round = 0; round < kRounds; ++round) {
         if (d.pending > 0) {
             if (!to.can_write) return Pump::kIdle;
             ssize_t n;
-            if (use_splice)
+            if (d.spliced)
                 n = ::splice(d.pipe_r, nullptr, to.fd, nullptr, d.pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             else
-                n = ::send(to.fd, d.buf.get() + d.off, d.pending, MSG_NOSIGNAL | MSG_DONTWAIT);
+                n = ::send(to.fd, d.buf.data() + d.off, d.pending, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
                     to.can_write = false;
@@ -523,7 +525,7 @@ Pump pump(Dir& d, Endpoint& from, Endpoint& to, bool use_splice, std::atomic<uin
             d.pending -= static_cast<size_t>(n);
             d.off += static_cast<size_t>(n);
             bump(bytes, static_cast<uint64_t>(n));
-            to.last = now;
+            to.last = now_;
             if (d.pending > 0) continue;
             d.off = 0;
         }
@@ -536,10 +538,10 @@ Pump pump(Dir& d, Endpoint& from, Endpoint& to, bool use_splice, std::atomic<uin
         }
         if (!from.can_read) return Pump::kIdle;
         ssize_t n;
-        if (use_splice)
+        if (d.spliced)
             n = ::splice(from.fd, nullptr, d.pipe_w, nullptr, kChunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         else
-            n = ::recv(from.fd, d.buf.get(), kBufferSize, MSG_DONTWAIT);
+            n = ::recv(from.fd, scratch_.get(), kChunk, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 from.can_read = false;
@@ -552,38 +554,56 @@ Pump pump(Dir& d, Endpoint& from, Endpoint& to, bool use_splice, std::atomic<uin
             d.eof = true;
             continue;
         }
-        d.pending = static_cast<size_t>(n);
-        from.last = now;
+        from.last = now_;
+        if (d.spliced) {
+            d.pending = static_cast<size_t>(n);
+            continue;
+        }
+        // Buffer mode: straight on to the destination, keep the rest.
+        ssize_t w = 0;
+        if (to.can_write) {
+            w = ::send(to.fd, scratch_.get(), static_cast<size_t>(n), MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0) {
+                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return Pump::kError;
+                if (errno != EINTR) to.can_write = false;
+                w = 0;
+            }
+        }
+        if (w > 0) {
+            bump(bytes, static_cast<uint64_t>(w));
+            to.last = now_;
+        }
+        if (w < n) {
+            d.buf.assign(scratch_.get() + w, scratch_.get() + n);
+            d.off = 0;
+            d.pending = static_cast<size_t>(n - w);
+        } else if (static_cast<size_t>(n) == kChunk && rt_.config().splice) {
+            start_splice(d);
+        }
     }
     return Pump::kMore;
 }
 
-}  // namespace
+// Switches an empty direction to splice mode (stays in buffer mode if no pipe can be had).
+void Shard::start_splice(Dir& d) {
+    if (!pipes_.empty()) {
+        std::tie(d.pipe_r, d.pipe_w) = pipes_.back();
+        pipes_.pop_back();
+    } else {
+        int p[2];
+        if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) return;
+        d.pipe_r = p[0];
+        d.pipe_w = p[1];
+    }
+    d.spliced = true;
+    std::vector<char>().swap(d.buf);
+}
 
 void Shard::run_session(Session& s) {
     if (!s.connected || s.closed) return;
-    const bool use_splice = rt_.config().splice;
-    for (Dir* d : {&s.up, &s.down}) {
-        if (use_splice && d->pipe_r < 0) {
-            if (!pipes_.empty()) {
-                std::tie(d->pipe_r, d->pipe_w) = pipes_.back();
-                pipes_.pop_back();
-            } else {
-                int p[2];
-                if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
-                    close_session(s, &counters_.errors);
-                    return;
-                }
-                d->pipe_r = p[0];
-                d->pipe_w = p[1];
-            }
-        } else if (!use_splice && !d->buf) {
-            d->buf = std::make_unique<char[]>(kBufferSize);
-        }
-    }
-    const Pump up = pump(s.up, s.client, s.server, use_splice, counters_.bytes_in, now_);
+    const Pump up = pump(s.up, s.client, s.server, counters_.bytes_in);
     if (up == Pump::kError) return close_session(s, &counters_.errors);
-    const Pump down = pump(s.down, s.server, s.client, use_splice, counters_.bytes_out, now_);
+    const Pump down = pump(s.down, s.server, s.client, counters_.bytes_out);
     if (down == Pump::kError) return close_session(s, &counters_.errors);
     if (s.up.done() && s.down.done()) return close_session(s, nullptr);
     if ((up == Pump::kMore || down == Pump::kMore) && !s.queued) {

@@ -22,6 +22,9 @@
 namespace shunt::proxy {
 
 struct Session;
+struct Dir;
+struct Endpoint;
+enum class Pump { kIdle, kMore, kError };
 
 // A shard's targets towards one server: for each source-address allocator, one rss::Target per
 // RX queue served by the shard's CPU.
@@ -67,6 +70,8 @@ class Shard {
     void on_event(Session& s, bool server_side, uint32_t events);
     void on_connected(Session& s);
     void run_session(Session& s);
+    Pump pump(Dir& d, Endpoint& from, Endpoint& to, std::atomic<uint64_t>& bytes);
+    void start_splice(Dir& d);
     void close_session(Session& s, std::atomic<uint64_t>* reason);
     void sweep();
     void pause_listeners(bool pause);
@@ -91,6 +96,7 @@ class Shard {
     std::vector<Session*> again_;       // sessions with work left after their rounds
     std::vector<Session*> graveyard_;   // closed during this batch, freed after it
     std::vector<std::pair<int, int>> pipes_;  // spare empty pipes for splice
+    std::unique_ptr<char[]> scratch_;         // buffer-mode reads
     std::deque<std::pair<Clock::time_point, rss::PortLease>> cooling_;  // ports set aside, by expiry
     bool use_port_range_ = true;
     Clock::time_point now_;
