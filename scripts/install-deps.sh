@@ -6,7 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev liburing-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev liburing-dev libtomlplusplus-dev
+  # the proxy's emulated RSS NIC (XDP) and the proxy benchmark's reference
+  libbpf-dev haproxy
   # test
   libgtest-dev libgmock-dev googletest tshark python3 socat iproute2 ethtool procps
   # benchmark peers

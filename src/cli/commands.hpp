@@ -10,4 +10,5 @@ void add_stat_commands(CLI::App& app);
 void add_rss_commands(CLI::App& app);
 void add_run_commands(CLI::App& app);
 void add_rds_commands(CLI::App& app);
+void add_proxy_commands(CLI::App& app);
 }
