@@ -6,11 +6,11 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev liburing-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev
   # test
   libgtest-dev libgmock-dev googletest tshark python3 socat iproute2 ethtool procps
   # benchmark peers
-  libbenchmark-dev libzmq3-dev sockperf iperf3 redis-server redis-tools nginx-light wrk curl
+  libzmq3-dev sockperf iperf3 redis-server redis-tools nginx-light wrk curl
   gnuplot-nox util-linux
 )
 
