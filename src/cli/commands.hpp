@@ -10,4 +10,6 @@ void add_stat_commands(CLI::App& app);
 void add_rss_commands(CLI::App& app);
 void add_run_commands(CLI::App& app);
 void add_rds_commands(CLI::App& app);
+void add_exporter_commands(CLI::App& app);
+void add_completion_commands(CLI::App& app);
 }
