@@ -23,9 +23,13 @@ t0=$(date +%s%3N)
 # pass MESSAGE: a check passed; with the seconds since the previous one.
 pass() { local t; t=$(date +%s%3N); printf "ok   %s (%d.%01d s)\n" "$*" $(((t - t0) / 1000)) $(((t - t0) % 1000 / 100)); t0=$t; }
 require() { local p; for p in "$@"; do command -v "$p" >/dev/null || fail "$p is not installed (scripts/install-deps.sh)"; done; }
-# wait_for SECONDS CMD...: until CMD succeeds; 1 on timeout.
+# wait_for SECONDS CMD...: until CMD succeeds; 1 once SECONDS have passed (wall clock, however
+# long CMD itself takes).
 wait_for() {
-  local secs=$1 i; shift
-  for i in $(seq $((secs * 20))); do "$@" && return 0; sleep 0.05; done
-  return 1
+  local deadline=$(($(date +%s%3N) + $1 * 1000)); shift
+  while :; do
+    "$@" && return 0
+    [ "$(date +%s%3N)" -lt "$deadline" ] || return 1
+    sleep 0.05
+  done
 }

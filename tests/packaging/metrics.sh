@@ -13,7 +13,7 @@ promtool check metrics < "$tmp/stats.prom" > "$tmp/promtool.out" 2>&1 || fail "p
 grep -q '^shunt_connections_total{mode="smcd",role="client"} ' "$tmp/stats.prom" || fail "no shunt_connections_total"
 pass "promtool check metrics accepts shunt stats --prometheus"
 
-"$shunt" exporter --listen 127.0.0.1:0 --interval 0.1 > "$tmp/exporter.out" 2>&1 & pids+=("$!")
+"$shunt" exporter --listen 127.0.0.1:0 --interval 0.2 > "$tmp/exporter.out" 2>&1 & pids+=("$!")
 wait_for 10 grep -q "serving http://" "$tmp/exporter.out" || fail "exporter did not start"
 url=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$tmp/exporter.out")
 scrape() { curl -sS --max-time 5 "$url" > "$tmp/$1.prom" || fail "scrape $url"; }
@@ -48,3 +48,31 @@ scrape after
 [ "$(smcd after)" -ge "$during" ] || fail "host totals went backwards after the processes exited: $during -> $(smcd after)"
 promtool check metrics < "$tmp/after.prom" > "$tmp/promtool.out" 2>&1 || fail "promtool rejects the scrape after exit"
 pass "SMCD connections: $before before, $during during, $(smcd after) after both processes exited (kept)"
+
+# rds: two nodes (127.0.0.1, 127.0.0.2) with 4 lanes, one reset every 100 ms: the lanes are
+# listed while they run and the retransmits they counted stay after they exit.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ctl=$(free_port); lanes=$(free_port)
+"$shunt" rds stress -r 127.0.0.2 -p "$ctl" --lane-port "$lanes" > "$tmp/rds-passive.out" 2>&1 & passive=$!; pids+=("$passive")
+wait_for 10 sh -c "ss -Hltn 'sport = :$ctl' | grep -q ." || fail "rds stress passive side does not listen"
+"$shunt" rds stress -r 127.0.0.1 -s 127.0.0.2 -p "$ctl" --lane-port "$lanes" -t 2 -T 2 --lanes 4 --reset 100 \
+  > "$tmp/rds-active.out" 2>&1 & active=$!; pids+=("$active")
+node=127.0.0.1:$lanes
+# value SCRAPE METRIC: the value of METRIC{node="$node"...} in SCRAPE (0 when absent).
+value() { python3 - "$tmp/$1.prom" "$2" "$node" <<'PY'
+import re, sys
+text, metric, node = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+print(sum(int(float(m.group(1))) for m in re.finditer(rf'^{metric}{{node="{re.escape(node)}@[0-9]+"[^}}]*}} (\S+)$', text, re.M)))
+PY
+}
+rds_ok() { scrape rds; [ "$(value rds shunt_rds_lanes)" -ge 1 ] && [ "$(value rds shunt_rds_retransmits_total)" -ge 1 ]; }
+wait_for 15 rds_ok || fail "no rds lanes or retransmits for $node: $(grep "$node" "$tmp/rds.prom")"
+retrans=$(value rds shunt_rds_retransmits_total)
+wait_for 20 sh -c "! kill -0 $active 2>/dev/null" || fail "rds stress did not finish"
+kill "$passive" 2>/dev/null || true
+wait_for 10 sh -c "! kill -0 $passive 2>/dev/null" || fail "rds stress passive side did not stop"
+scrape rds-after
+[ "$(value rds-after shunt_rds_retransmits_total)" -ge "$retrans" ] || fail "rds retransmits went backwards after exit"
+[ "$(value rds-after shunt_rds_lanes)" = 0 ] || fail "lanes of an exited node still listed"
+promtool check metrics < "$tmp/rds-after.prom" > "$tmp/promtool.out" 2>&1 || fail "promtool rejects the rds scrape"
+pass "rds: lanes listed while up, $retrans retransmits seen live, $(value rds-after shunt_rds_retransmits_total) kept after exit"
