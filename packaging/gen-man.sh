@@ -15,7 +15,8 @@ for c in "${commands[@]}"; do see_also+=$',\n'".BR shunt-${c// /-} (1)"; done
 # The first line of CLI11's help is the command's description.
 page() {
   local cmd=$1 name=$2 desc include
-  desc=$("$shunt" $cmd --help | head -1)
+  desc=$("$shunt" $cmd --help)
+  desc=${desc%%$'\n'*}
   desc=${desc#shunt: }
   include=$(mktemp)
   printf '[SEE ALSO]\n%s\n' "$see_also" >"$include"
