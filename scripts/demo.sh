@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
-cmake --preset release >/dev/null
+bash scripts/configure-release.sh >/dev/null
 cmake --build --preset release -j"$(nproc)"
 
 shunt=build/release/bin/shunt

@@ -6,13 +6,15 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev liburing-dev libtomlplusplus-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
   # the proxy's emulated RSS NIC (XDP) and the proxy benchmark's reference
   libbpf-dev haproxy
   # test
   libgtest-dev libgmock-dev googletest tshark python3 socat iproute2 ethtool procps
+  # packaging: manual pages, the .deb check, metrics check (promtool)
+  help2man man-db lintian prometheus
   # benchmark peers
-  libbenchmark-dev libzmq3-dev sockperf iperf3 redis-server redis-tools nginx-light wrk curl
+  libzmq3-dev sockperf iperf3 redis-server redis-tools nginx-light wrk curl
   gnuplot-nox util-linux
 )
 
@@ -37,7 +39,7 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian packages start services we do not want running behind the benchmarks.
-for svc in redis-server nginx; do
+for svc in redis-server nginx prometheus; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
     systemctl disable -q "$svc" 2>/dev/null || true
@@ -45,4 +47,5 @@ for svc in redis-server nginx; do
 done
 pkill -x redis-server 2>/dev/null || true
 pkill -x nginx 2>/dev/null || true
+pkill -x prometheus 2>/dev/null || true
 exit 0

@@ -12,11 +12,13 @@ jobs=$(nproc)
 step "dependencies"
 bash scripts/install-deps.sh
 
-step "release: build"
-cmake --preset release >/dev/null
+step "release: build (-O3, Debian's build and hardening flags, -Werror)"
+bash scripts/configure-release.sh >/dev/null
 cmake --build --preset release -j"$jobs"
 step "release: unit and integration tests"
-ctest --preset release -j"$jobs" --no-tests=error
+ctest --preset release -j"$jobs" --no-tests=error -LE packaging
+step "release: install tree, Debian package, manual pages, metrics"
+ctest --preset release --no-tests=error -L packaging
 
 step "asan+ubsan: build"
 cmake --preset asan >/dev/null

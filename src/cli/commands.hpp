@@ -11,4 +11,6 @@ void add_rss_commands(CLI::App& app);
 void add_run_commands(CLI::App& app);
 void add_rds_commands(CLI::App& app);
 void add_proxy_commands(CLI::App& app);
+void add_exporter_commands(CLI::App& app);
+void add_completion_commands(CLI::App& app);
 }

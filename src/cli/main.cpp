@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
     shunt::cli::add_run_commands(app);
     shunt::cli::add_rds_commands(app);
     shunt::cli::add_proxy_commands(app);
+    shunt::cli::add_exporter_commands(app);
+    shunt::cli::add_completion_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -26,13 +26,16 @@ struct RunOptions {
     std::vector<std::string> command;
 };
 
-// libshunt-preload.so next to this binary (build tree: bin/ and lib/ side by side).
+// libshunt-preload.so relative to this binary: where `cmake --install` and the package put it
+// (SHUNT_PRELOAD_INSTALL_REL, e.g. ../lib/x86_64-linux-gnu/shunt/), then the build tree (bin/
+// and lib/ side by side). Relative, so an installed tree works under any prefix.
 std::string find_preload(const std::string& given) {
     if (!given.empty()) return given;
     if (const char* v = std::getenv("SHUNT_PRELOAD_LIB"); v && *v) return v;
     std::error_code ec;
     const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    for (const char* rel : {"../lib/libshunt-preload.so", "../lib/shunt/libshunt-preload.so", "libshunt-preload.so"}) {
+    for (const char* rel : {SHUNT_PRELOAD_INSTALL_REL, "../lib/libshunt-preload.so", "../lib/shunt/libshunt-preload.so",
+                            "libshunt-preload.so"}) {
         const auto p = exe.parent_path() / rel;
         if (std::filesystem::exists(p, ec)) return std::filesystem::canonical(p, ec).string();
     }

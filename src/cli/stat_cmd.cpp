@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/metrics.hpp"
 #include "lo/connection.hpp"
 #include "lo/stats_region.hpp"
 #include "shunt/decline.hpp"
@@ -126,9 +127,16 @@ void add_stat_commands(CLI::App& app) {
     stat->add_flag("--json", *json, "JSON output");
     stat->callback([details, json] { print_stat(*details, *json); });
     auto json2 = std::make_shared<bool>(false);
+    auto prometheus = std::make_shared<bool>(false);
     auto* stats = app.add_subcommand("stats", "shunt counters on this host (like smcd stats)");
-    stats->add_flag("--json", *json2, "JSON output");
-    stats->callback([json2] { print_stats(*json2); });
+    auto* j = stats->add_flag("--json", *json2, "JSON output");
+    stats->add_flag("--prometheus", *prometheus, "Prometheus text exposition format (see also `shunt exporter`)")->excludes(j);
+    stats->callback([json2, prometheus] {
+        if (*prometheus)
+            print_prometheus();
+        else
+            print_stats(*json2);
+    });
 }
 
 }  // namespace shunt::cli
