@@ -7,7 +7,7 @@ shunt=${1:?shunt}; peer=${2:?lo_peer}
 . "$(dirname "$0")/lib.sh"
 export SHUNT_RUNDIR=$tmp/run
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-hold() { sleep 6; }  # keeps a shunt cat's stdin open so its connection stays up
+hold() { sleep 30; }  # keeps a shunt cat's stdin open so its connection stays up (killed at exit)
 
 # 1. shunt to shunt: SMCD.
 p1=$(free_port)
@@ -34,6 +34,21 @@ wait_listen "$p4"
 "$peer" client --port "$p4" --mode malformed --hold 6 > "$tmp/malformed.out" 2>&1 & pids+=("$!")
 for _ in $(seq 100); do grep -qs "declined:" "$tmp/malformed.out" && break; sleep 0.05; done
 expect_in "$tmp/malformed.out" "declined: SYNCERR"
+
+# Until every connection is listed (handshakes take a while on a loaded machine): both ends of
+# p1 and p3, the servers of p2 and p4.
+listed() {
+  "$shunt" stat --json | python3 -c '
+import json, sys
+conns = json.load(sys.stdin)
+def has(port, role):
+    key = "local" if role == "server" else "peer"
+    return any(c["role"] == role and c[key].endswith(":" + port) for c in conns)
+p1, p2, p3, p4 = sys.argv[1:5]
+sys.exit(0 if all([has(p1, "server"), has(p1, "client"), has(p2, "server"), has(p3, "server"),
+                   has(p3, "client"), has(p4, "server")]) else 1)' "$p1" "$p2" "$p3" "$p4"
+}
+for _ in $(seq 200); do listed && break; sleep 0.1; done
 
 "$shunt" stat > "$tmp/stat.out"
 "$shunt" stat --json > "$tmp/stat.json"
