@@ -3,7 +3,7 @@
 # SIGSTOPs/SIGCONTs and restarts random clients and servers.
 #
 #   tests/soak/run.sh --minutes N [--shunt PATH] [--no-rds] [--seed S] [--plain]
-#   --keep leaves the work directory (logs of every run) in place.
+#   --keep leaves the work directory in place (problems/ holds the output of every problem run).
 #   --plain runs every program without `shunt run`: the same soak on the kernel alone, to tell
 #   what the programs themselves do under these faults.
 #
@@ -88,7 +88,13 @@ under() {
 
 # Records: one line per event in $tmp/log/<workload>.runs: "ok BYTES", "fail START END",
 # "corrupt ...", "stall START"; faults in $tmp/log/<workload>.faults: "START END KIND".
-record() { echo "$2" >> "$tmp/log/$1.runs"; }
+record() {
+  echo "$2" >> "$tmp/log/$1.runs"
+  # keep everything a problem run printed (the next run overwrites it)
+  case $2 in corrupt*|unexplained*|stall*)
+    mkdir -p "$tmp/problems"; cp "$tmp/state/$1.client.out" "$tmp/problems/$(now_ms)-$1.out" 2>/dev/null ;;
+  esac
+}
 fault() { echo "$2 $3 $4" >> "$tmp/log/$1.faults"; }
 # Was a fault on WORKLOAD in [START-200ms, END+500ms]?
 faulted() {
@@ -144,10 +150,17 @@ supervise() {  # WORKLOAD PORT CMD...
     under "$@" >> "$tmp/state/$w.server.out" 2>&1 &
     pid=$!
     echo $pid > "$tmp/state/$w.server.pid"
-    if ! wait_listen "$port"; then
+    # Until it listens, or dies first (the chaos loop may kill it while it starts).
+    local i up=0
+    for i in $(seq 200); do
+      [ -n "$(ss -Hltn "sport = :$port")" ] && { up=1; break; }
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.05
+    done
+    if [ $up = 0 ]; then
       local st
-      st=$(grep State /proc/$pid/status 2>/dev/null; tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null; echo; cat /proc/$pid/wchan 2>/dev/null; echo; cat /proc/$pid/stack 2>/dev/null | head -8)
-      record "$w" "unexplained $(now_ms) 0 server did not listen within 10 s: $(echo "$st" | tr '\n' ' ') output: $(sed -n '/== start/h; /== start/!H; ${x;p}' "$tmp/state/$w.server.out" | tail -c 300 | tr '\n' ' ')"
+      st=$(grep State /proc/$pid/status 2>/dev/null; cat /proc/$pid/wchan 2>/dev/null; echo; cat /proc/$pid/stack 2>/dev/null | head -8)
+      faulted "$w" "$down" "$(now_ms)" || record "$w" "unexplained $(now_ms) 0 server did not listen: $(kill -0 $pid 2>/dev/null && echo "alive after 10 s: $st" || echo "died") output: $(sed -n '/== start/h; /== start/!H; ${x;p}' "$tmp/state/$w.server.out" | tail -c 300 | tr '\n' ' ')"
     fi
     # From its death to listening again the server is down: a fault for the clients meanwhile.
     [ -n "${first_start:-}" ] && fault "$w" "$down" "$(now_ms)" restart
@@ -326,13 +339,15 @@ chaos() {
 }
 
 # ---- run ------------------------------------------------------------------------------------
-supervise redis $redis_port redis-server --port $redis_port --save '' --appendonly no --bind 127.0.0.1 &
-supervise nginx $nginx_port nginx -c "$tmp/nginx.conf" -p "$tmp" &
-supervise echo $echo_port "$py" "$root/tests/preload/echo.py" server 127.0.0.1 $echo_port &
+supervise redis $redis_port redis-server --port $redis_port --save '' --appendonly no --bind 127.0.0.1 2>>"$tmp/log/jobs" &
+supervise nginx $nginx_port nginx -c "$tmp/nginx.conf" -p "$tmp" 2>>"$tmp/log/jobs" &
+supervise echo $echo_port "$py" "$root/tests/preload/echo.py" server 127.0.0.1 $echo_port 2>>"$tmp/log/jobs" &
 wait_listen $redis_port && wait_listen $nginx_port && wait_listen $echo_port || { echo "FAIL: servers did not start"; exit 1; }
-w_redis & w_nginx & w_iperf3 & w_echo & w_socat &
-[ "$rds" = 1 ] && w_rds &
-chaos &
+# (bash's own "Killed" notices of the processes the chaos loop kills go to a log)
+w_redis 2>>"$tmp/log/jobs" & w_nginx 2>>"$tmp/log/jobs" & w_iperf3 2>>"$tmp/log/jobs" &
+w_echo 2>>"$tmp/log/jobs" & w_socat 2>>"$tmp/log/jobs" &
+[ "$rds" = 1 ] && w_rds 2>>"$tmp/log/jobs" &
+chaos 2>>"$tmp/log/jobs" &
 chaos_pid=$!
 # Wait for the end, then for the workload loops to finish their last run.
 while ! done_yet; do sleep 1; done
