@@ -39,7 +39,7 @@ stress() {  # CAPPED(0/1) LANES [stress options...] -> JSON summary of the activ
   if [ "$capped" = 1 ]; then pa=9100-9131; pb=9132-9163; else pa=20000-20999; pb=21000-21999; fi
   bash "$tb" exec b "$shunt" rds stress -r "$b" --lane-ports "$pb" --json > "$work/passive.json" 2> "$work/passive.err" &
   local p=$!
-  sleep 0.3
+  listening b 4000 || true
   bash "$tb" exec a "$shunt" rds stress -r "$a" -s "$b" --lanes "$lanes" --lane-ports "$pa" -T "$secs" --json "$@" \
     2> "$work/active.err" | tail -1
   wait "$p" || true
@@ -48,7 +48,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 zmq_run() {  # -> JSON, with the server's CPU per completed request added
   bash "$tb" exec b "$zmq" --server "tcp://$b:5555" -a 256 &
   local p=$!
-  sleep 0.3
+  listening b 5555 || true
   local t0 j t1
   t0=$(ticks "$p")
   j=$(bash "$tb" exec a "$zmq" "tcp://$b:5555" -t 16 -d $((16 * depth)) -q 8192 -a 256 -T "$secs" | tail -1)
@@ -62,6 +62,14 @@ print(json.dumps(j))" "$j" "$t0" "$t1"
   kill "$p" 2>/dev/null || true
   for q in $(ip netns pids "$SHUNT_TESTBED-b"); do kill "$q" 2>/dev/null || true; done
   wait "$p" 2>/dev/null || true
+}
+listening() {  # HOST PORT: wait (up to 10 s) until something listens there; a loaded machine
+  local i                  # can take longer than any fixed pause to start the passive side
+  for i in $(seq 200); do
+    bash "$tb" exec "$1" ss -ltnH "sport = :$2" | grep -q . && return 0
+    sleep 0.05
+  done
+  return 1
 }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'inf')" "$1" "$2"; }
 
