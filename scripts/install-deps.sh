@@ -39,7 +39,7 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian packages start services we do not want running behind the benchmarks.
-for svc in redis-server nginx prometheus; do
+for svc in redis-server nginx haproxy prometheus; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
     systemctl disable -q "$svc" 2>/dev/null || true

@@ -7,7 +7,8 @@
 #   unaligned   the same proxy with --no-align (kernel-chosen backend ports)
 #   haproxy     HAProxy 2.6 (Debian), mode tcp, nbthread 2, cpu-map 0-1, bind ... shards by-thread
 # Two loads: wrk -H "Connection: close" (a TCP connection per request) and keep-alive.
-# Medians over the rounds; CPU seconds (user+sys) of the proxy, nginx and wrk during each run.
+# Medians over the rounds; CPU seconds (user+sys) of the proxy, nginx and wrk during each run, and
+# requests per proxy CPU-second (robust when other work on the machine takes CPU time away).
 # Alignment (shunt's counters: SO_INCOMING_CPU of each socket after the emulated NIC steered its
 # packets) and the Toeplitz hashes per backend connection in steady state.
 #
@@ -47,7 +48,7 @@ cleanup() {
 trap cleanup EXIT
 say() { ((JSON)) && echo "$*" >&2 || echo "$*"; }
 
-testbed_up "$TAG" "$SHUNT" 2 || { echo "testbed failed" >&2; exit 1; }
+testbed_up "$TAG" "$SHUNT" 2 || { echo "testbed failed: $(cat "$TB_DIR/xdp.log" 2>/dev/null)" >&2; exit 1; }
 mkdir -p "$WORK/www" "$WORK/nginx"
 printf 'hello\n' >"$WORK/www/small"
 cat >"$WORK/nginx/nginx.conf" <<CONF
@@ -159,7 +160,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-python3 - "$WORK/results" "$WORK/align" "$JSON" <<'PY'
+python3 - "$WORK/results" "$WORK/align" "$JSON" "$SECS" <<'PY'
 import json, statistics, sys
 res = [l.split() for l in open(sys.argv[1])]
 align = [l.split() for l in open(sys.argv[2])]
@@ -174,9 +175,14 @@ for mode in ("close", "keepalive"):
         rows.append((mode, kind, med(kind, mode, 3), sum(int(r[4]) for r in res if r[0] == kind and r[1] == mode),
                      med(kind, mode, 5) / tick, med(kind, mode, 6) / tick, med(kind, mode, 7)))
 out = print if not as_json else (lambda *a: print(*a, file=sys.stderr))
-out(f"{'load':<10} {'proxy':<10} {'req/s':>10} {'errors':>7} {'proxy cpu s':>12} {'nginx cpu s':>12} {'wrk cpu s':>10}")
+secs = float(sys.argv[4])
+def per_cpu(kind, mode):
+    # requests per CPU-second of the proxy, median over rounds: what a CPU-bound proxy would do
+    v = [float(r[3]) * secs / (int(r[5]) / tick) for r in res if r[0] == kind and r[1] == mode and int(r[5]) > 0]
+    return statistics.median(v) if v else 0.0
+out(f"{'load':<10} {'proxy':<10} {'req/s':>10} {'errors':>7} {'proxy cpu s':>12} {'req/proxy cpu-s':>16} {'nginx cpu s':>12} {'wrk cpu s':>10}")
 for r in rows:
-    out(f"{r[0]:<10} {r[1]:<10} {r[2]:>10.0f} {r[3]:>7} {r[4]:>12.2f} {r[5]:>12.2f} {r[6]:>10.2f}")
+    out(f"{r[0]:<10} {r[1]:<10} {r[2]:>10.0f} {r[3]:>7} {r[4]:>12.2f} {per_cpu(r[1], r[0]):>16.0f} {r[5]:>12.2f} {r[6]:>10.2f}")
 def pct(a, b): return 100.0 * a / (a + b) if a + b else 0.0
 def last(kind, mode):
     v = [a for a in align if a[0] == kind and a[1] == mode]
@@ -202,6 +208,9 @@ r = {
     "keepalive_cpu_s_haproxy": med("haproxy", "keepalive", 5) / tick,
     "errors": sum(int(x[4]) for x in res), "port_exhausted": exhausted,
 }
+for kind in ("shunt", "unaligned", "haproxy"):
+    for mode in ("close", "keepalive"):
+        r[f"{mode}_req_per_cpu_s_{kind}"] = per_cpu(kind, mode)
 out(f"close: shunt/haproxy {r['close_rps_shunt'] / max(r['close_rps_haproxy'], 1):.2f}x, "
     f"shunt/unaligned {r['close_rps_shunt'] / max(r['close_rps_unaligned'], 1):.2f}x; "
     f"keep-alive: shunt/haproxy {r['keepalive_rps_shunt'] / max(r['keepalive_rps_haproxy'], 1):.2f}x")

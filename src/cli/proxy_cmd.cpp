@@ -33,7 +33,7 @@ struct RunOptions {
     bool no_splice = false;
     bool no_health = false;
     bool proxy_protocol = false;
-    std::string takeover;
+    std::string takeover, resolve_interval;
     std::string connect_timeout, client_idle, server_idle, health_interval, grace;
 };
 
@@ -95,6 +95,7 @@ proxy::Config config_from(const RunOptions& o) {
     if (!o.client_idle.empty()) c.client_idle = duration_flag(o.client_idle, "--client-idle");
     if (!o.server_idle.empty()) c.server_idle = duration_flag(o.server_idle, "--server-idle");
     if (!o.health_interval.empty()) c.health.interval = duration_flag(o.health_interval, "--health-interval");
+    if (!o.resolve_interval.empty()) c.resolve_interval = duration_flag(o.resolve_interval, "--resolve-interval");
     if (!o.grace.empty()) c.grace = duration_flag(o.grace, "--grace");
     proxy::validate(c);
     return c;
@@ -126,6 +127,7 @@ void add_proxy_commands(CLI::App& app) {
     run->add_flag("--proxy-protocol", o.proxy_protocol, "send a PROXY protocol v2 header to servers");
     run->add_option("--takeover", o.takeover,
                     "graceful reload: take the listeners of the proxy with this admin socket");
+    run->add_option("--resolve-interval", o.resolve_interval, "re-resolve DNS names this often, e.g. 30s (0 = never)");
     run->add_option("--connect-timeout", o.connect_timeout, "e.g. 5s");
     run->add_option("--client-idle", o.client_idle, "e.g. 60s");
     run->add_option("--server-idle", o.server_idle, "e.g. 60s");

@@ -180,6 +180,7 @@ void parse_global(const std::string& origin, const toml::table& t, Config& c) {
     if (auto v = s.boolean("splice")) c.splice = *v;
     if (auto v = s.integer("retries", 0, 16)) c.retries = static_cast<int>(*v);
     if (auto v = s.duration("grace")) c.grace = *v;
+    if (auto v = s.duration("resolve_interval")) c.resolve_interval = *v;
     s.finish();
 }
 

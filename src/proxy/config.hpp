@@ -82,6 +82,7 @@ struct Config {
     Millis server_idle{60000};
     Millis grace{10000};  // graceful stop: how long to let sessions drain
     int retries = 1;      // connection attempts on other servers after a failed connect
+    Millis resolve_interval{30000};  // re-resolve servers given by DNS name; 0 = never
 
     HealthConfig health;
     std::vector<FrontendConfig> frontends;

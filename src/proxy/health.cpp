@@ -15,18 +15,45 @@
 
 namespace shunt::proxy {
 
+namespace {
+
+// Servers named by DNS: resolve again, and move the ones whose address changed (the shards
+// retarget their pools with one hash each).
+void re_resolve(Runtime& rt) {
+    for (const auto& s : rt.servers()) {
+        if (rss::IpAddress::parse(s->configured.host)) continue;  // a literal address
+        try {
+            const SockAddr a = resolve_one(s->configured);
+            if (a == s->address()) continue;
+            const std::string err = rt.set_server_address(s->backend, s->name, a.to_string());
+            if (err.empty())
+                fmt::print(stderr, "shunt proxy: server {}/{}: {} now resolves to {}\n", s->backend, s->name,
+                           s->configured.host, a.to_string());
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "shunt proxy: server {}/{}: {}\n", s->backend, s->name, e.what());
+        }
+    }
+}
+
+}  // namespace
+
 void run_health_checks(Runtime& rt, const std::atomic<bool>& stop) {
     const HealthConfig& hc = rt.config().health;
+    using Clock = std::chrono::steady_clock;
+    auto next_resolve = Clock::now() + rt.config().resolve_interval;
     auto& servers = rt.servers();
     std::vector<int> streak(servers.size(), 0);  // > 0 successes, < 0 failures
-    using Clock = std::chrono::steady_clock;
     while (!stop.load()) {
         const auto round_start = Clock::now();
+        if (rt.config().resolve_interval.count() > 0 && round_start >= next_resolve) {
+            re_resolve(rt);
+            next_resolve = round_start + rt.config().resolve_interval;
+        }
         std::vector<UniqueFd> fds(servers.size());
         std::vector<bool> ok(servers.size(), false);
         std::vector<pollfd> pfds;
         std::vector<size_t> which;
-        for (size_t i = 0; i < servers.size(); ++i) {
+        for (size_t i = 0; i < servers.size() && hc.enabled; ++i) {
             const SockAddr a = servers[i]->address();
             fds[i].reset(::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
             if (!fds[i]) continue;
@@ -54,7 +81,7 @@ void run_health_checks(Runtime& rt, const std::atomic<bool>& stop) {
                 --left;
             }
         }
-        for (size_t i = 0; i < servers.size(); ++i) {
+        for (size_t i = 0; i < servers.size() && hc.enabled; ++i) {
             ServerState& s = *servers[i];
             if (ok[i]) {
                 streak[i] = streak[i] > 0 ? streak[i] + 1 : 1;

@@ -1,7 +1,8 @@
 #pragma once
 // Active TCP health checks: every interval, one non-blocking connect to each server, all in
 // parallel; `fall` consecutive failures take a server out (shards stop choosing it), `rise`
-// consecutive successes bring it back. Runs on its own thread, off the shards' path.
+// consecutive successes bring it back. Runs on its own thread, off the shards' path. The same
+// thread re-resolves servers given by DNS name every global.resolve_interval.
 #include <atomic>
 
 #include "proxy/runtime.hpp"

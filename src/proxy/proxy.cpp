@@ -168,7 +168,8 @@ int run_proxy(Config config, const std::string& takeover_from) {
     std::vector<std::thread> threads;
     for (auto& s : shards) threads.emplace_back([&s] { s->run(); });
     std::thread health, admin_thread;
-    if (cfg.health.enabled) health = std::thread([&] { run_health_checks(rt, stop_aux); });
+    if (cfg.health.enabled || cfg.resolve_interval.count() > 0)
+        health = std::thread([&] { run_health_checks(rt, stop_aux); });
     if (admin) admin_thread = std::thread([&] { admin->run(stop_aux); });
     fmt::print(stderr, "shunt proxy: ready\n");
 

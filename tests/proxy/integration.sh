@@ -11,6 +11,8 @@
 #   exhaust    a tiny source port range runs out: clear error, counter, no crash, recovers
 #   badconfig  malformed configuration files: error with file:line, exit status 1
 #   stop       SIGTERM while a download runs: no new connections, the download completes
+#   dns        a server named by DNS (/etc/hosts of the namespace) moves: re-resolved, traffic
+#              follows, pools retargeted
 #   reload     a new process takes over the listeners under wrk load: zero failed requests
 # Exit 0 pass, 1 fail, 77 skip (no netns).
 SHUNT=$1
@@ -226,6 +228,25 @@ case_reload() {
     (($(total sessions_total) > 0)) || fail "the new process served nothing"
     [[ $(inns curl -sS --max-time 5 http://127.0.0.1:8080/name) == a ]] || { inns "$SHUNT" proxy stats --admin "$ADMIN" | grep -vE " 0 +0 +0$"; inns ss -tan | grep -c TIME-WAIT; fail "no service after the reload"; }
     log "reload under load: zero failed requests"
+}
+
+case_dns() {
+    make_netns
+    write_model
+    # `ip netns exec` mounts /etc/netns/NS/hosts over /etc/hosts; rewritten in place later.
+    mkdir -p "/etc/netns/$NS"
+    echo "127.0.0.1 web.test" >"/etc/netns/$NS/hosts"
+    start_nginx a 9001 127.0.0.1
+    start_nginx b 9001 127.0.0.2
+    start_proxy --listen 127.0.0.1:8080 --server web.test:9001 --model "$WORK/model.toml" --cpus 0-1 \
+        --resolve-interval 200ms
+    [[ $(inns curl -sS --max-time 5 http://127.0.0.1:8080/name) == a ]] || fail "before the change"
+    echo "127.0.0.2 web.test" >"/etc/netns/$NS/hosts"
+    wait_for 10 "traffic to follow the new address" \
+        bash -c "[[ \$(ip netns exec $NS curl -sS --max-time 5 http://127.0.0.1:8080/name) == b ]]"
+    grep -q "now resolves to 127.0.0.2:9001" "$WORK/proxy.log" || fail "no message"
+    (($(total retargets) >= 2 && $(total kernel_ports) == 0)) || fail "retargets $(total retargets)"
+    log "re-resolved; retargets=$(total retargets)"
 }
 
 "case_$TEST_NAME"

@@ -23,7 +23,7 @@ cleanup() {
     sleep 0.2
     for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
     ip netns del "$NS" 2>/dev/null
-    rm -rf "$WORK"
+    rm -rf "$WORK" "/etc/netns/$NS"
 }
 trap cleanup EXIT
 
@@ -57,9 +57,10 @@ wait_for() {
 
 port_open() { inns bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
-# start_nginx NAME PORT: an nginx serving $WORK/www on 127.0.0.1:PORT, access log $WORK/NAME.access
+# start_nginx NAME PORT [IP]: an nginx serving $WORK/www on IP:PORT (default 127.0.0.1),
+# access log $WORK/NAME.access
 start_nginx() {
-    local name=$1 port=$2 dir="$WORK/$1"
+    local name=$1 port=$2 ip=${3:-127.0.0.1} dir="$WORK/$1"
     mkdir -p "$dir" "$WORK/www"
     cat >"$dir/nginx.conf" <<CONF
 user root;
@@ -75,7 +76,7 @@ http {
     keepalive_requests 1000000;
     sendfile on;
     server {
-        listen 127.0.0.1:$port reuseport;
+        listen $ip:$port reuseport;
         root $WORK/www;
         location = /name { return 200 "$name\n"; }
     }
@@ -84,7 +85,7 @@ CONF
     ip netns exec "$NS" nginx -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
     PIDS+=($!)
     eval "NGINX_PID_$name=$!"
-    wait_for 10 "nginx $name on port $port" port_open "$port"
+    wait_for 10 "nginx $name on $ip:$port" inns bash -c "exec 3<>/dev/tcp/$ip/$port"
 }
 
 # start_proxy ARGS...: shunt proxy run in the namespace, log $WORK/proxy.log, admin $WORK/admin.sock
