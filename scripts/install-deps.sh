@@ -48,4 +48,5 @@ done
 pkill -x redis-server 2>/dev/null || true
 pkill -x nginx 2>/dev/null || true
 pkill -x prometheus 2>/dev/null || true
+pkill -x haproxy 2>/dev/null || true
 exit 0
