@@ -31,7 +31,8 @@ extra=$(cd "$prefix/include" && find . -type f ! -path './shunt/*')
 [ "$(find "$prefix/include/shunt" -type f | wc -l)" = 6 ] || fail "include/shunt holds $(ls "$prefix/include/shunt")"
 # No build-tree run path in installed binaries; the preload needs libc and libstdc++ alone.
 for f in bin/shunt "$libdir/shunt/libshunt-preload.so"; do
-  ! readelf -d "$prefix/$f" | grep -qE 'RPATH|RUNPATH' || fail "$f carries a run path"
+  dyn=$(readelf -d "$prefix/$f")
+  ! grep -qE 'RPATH|RUNPATH' <<<"$dyn" || fail "$f carries a run path"
 done
 needed=$(readelf -d "$prefix/$libdir/shunt/libshunt-preload.so" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
 for lib in $needed; do

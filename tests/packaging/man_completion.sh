@@ -16,7 +16,8 @@ for p in "${pages[@]}"; do
 done
 want=$(( $("$shunt" completion commands | wc -l) + 1 ))
 [ "${#pages[@]}" = "$want" ] || fail "${#pages[@]} pages for $want commands"
-MANWIDTH=80 man -l "$build/man/man1/shunt-run.1.gz" 2>/dev/null | grep -q -- "--preload" || fail "shunt-run(1) lacks --preload"
+run_page=$(MANWIDTH=80 man -l "$build/man/man1/shunt-run.1.gz" 2>/dev/null)
+grep -q -- "--preload" <<<"$run_page" || fail "shunt-run(1) lacks --preload"
 pass "${#pages[@]} manual pages render without warnings"
 
 comp=$build/man/shunt.bash
@@ -30,7 +31,10 @@ for c in run stat stats exporter rds rss bench cat clc; do
 done
 [ "$(complete_words st | sort | tr '\n' ' ')" = "stat stats " ] || fail "completion of 'shunt st': $(complete_words st)"
 [ "$(complete_words rds "" | sort | tr '\n' ' ')" = "info ping stress " ] || fail "completion of 'shunt rds ': $(complete_words rds "")"
-complete_words run --pre | grep -qx -- --preload || fail "completion of 'shunt run --pre'"
-complete_words stats --pro | grep -qx -- --prometheus || fail "completion of 'shunt stats --pro'"
-complete_words run -- "" | grep -qx bash || fail "completion after 'shunt run --' offers no commands"
+# offers WORD WORDS...: the completion of "shunt WORDS..." includes WORD (captured first: grep -q
+# leaving a long list early would fail the pipe under pipefail).
+offers() { local want=$1 got; shift; got=$(complete_words "$@"); grep -qx -- "$want" <<<"$got"; }
+offers --preload run --pre || fail "completion of 'shunt run --pre'"
+offers --prometheus stats --pro || fail "completion of 'shunt stats --pro'"
+offers bash run -- "" || fail "completion after 'shunt run --' offers no commands"
 pass "bash completion: subcommands ($top), nested, options, commands after --"

@@ -76,12 +76,17 @@ long ms_since(Clock::time_point t0) {
 std::string evstr(uint32_t e) {
     const std::pair<uint32_t, const char*> names[] = {
         {EPOLLIN, "IN"}, {EPOLLOUT, "OUT"}, {EPOLLRDHUP, "RDHUP"}, {EPOLLHUP, "HUP"}, {EPOLLERR, "ERR"}};
+    // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict for "|" + std::string.
     std::string s;
+    auto add = [&s](const std::string& part) {
+        if (!s.empty()) s += '|';
+        s += part;
+    };
     for (auto [bit, name] : names) {
-        if (e & bit) s += (s.empty() ? "" : "|") + std::string(name);
+        if (e & bit) add(name);
         e &= ~bit;
     }
-    if (e) s += (s.empty() ? "" : "|") + std::to_string(e);
+    if (e) add(std::to_string(e));
     return s.empty() ? "0" : s;
 }
 
