@@ -1,4 +1,4 @@
-// Port pool benchmark (issue 5): the syndrome algebra against trial and error, side by side in one
+// Port pool benchmark: the syndrome algebra against trial and error, side by side in one
 // run. "Hash every port" is what mTCP's per-core address pool and the HAProxy-list approach do:
 // Toeplitz-hash the reply tuple of each port in the range and keep those that land on the queue;
 // it uses our fastest (table-driven) hash, so the comparison is not against a strawman.

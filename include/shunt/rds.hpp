@@ -5,7 +5,7 @@
 // TCP port (16385, RDS_TCP_PORT, by default), and opens N lanes to each peer host it talks to.
 // Sockets are bound to (the node's IP, a port) and send whole messages of up to 1 MiB to
 // (IP, port); the peer's socket receives them whole, with the sender's address, in the order
-// each sending socket sent them. Unlike the kernel (docs/rds.md):
+// each sending socket sent them. Unlike the kernel (docs/rds-protocol.md):
 //   * a message is freed only when the peer acks it *after* queueing it to the receiving socket;
 //     lane failures are repaired by reconnecting and retransmitting what is unacked;
 //   * a peer restart fails the unacked messages explicitly: recv() returns one SendFailed event

@@ -2,11 +2,11 @@
 // shunt::rss — RSS-aligned outgoing connections.
 //
 // A NIC with receive-side scaling hashes each received packet with the Toeplitz function
-// (reference/rss.md §1) and picks the RX queue from an indirection table (RETA, §2). A proxy that
+// (docs/rss-algebra.md) and picks the RX queue from an indirection table (RETA, §2). A proxy that
 // keeps each connection on one CPU must choose the local port of an outgoing connection so that the
 // *reply* packets land on that CPU's queue. The hash is linear over GF(2) (§3.1), so the local port
 // contributes M·p to the hash independently of the peer; ports are grouped once by their syndrome
-// M_r·p and a destination only selects which groups belong to a queue (design decision 8).
+// M_r·p and a destination only selects which groups belong to a queue (docs/rss-algebra.md).
 //
 // Layers, each usable on its own:
 //   IpAddress, ToeplitzKey, FlowTuple   — values
@@ -56,7 +56,7 @@ class IpAddress {
 
 // A flow as the receiving NIC sees it: src is the sender of the packet that gets hashed. For the
 // reply traffic of our outgoing connection local:lp -> remote:rp that is
-// {remote, local, rp, lp}: the local port is the last 16 bits of the hash input (rss.md §1.2).
+// {remote, local, rp, lp}: the local port is the last 16 bits of the hash input (docs/rss-algebra.md).
 struct FlowTuple {
     IpAddress src;
     IpAddress dst;
@@ -72,7 +72,7 @@ inline FlowTuple reply_tuple(const IpAddress& local, uint16_t local_port, const 
 
 inline constexpr size_t kMaxHashInput = 36;  // IPv6 + ports
 
-// Serialises src, dst[, sport, dport] in network order (rss.md §1.2); returns 8, 12, 32 or 36.
+// Serialises src, dst[, sport, dport] in network order (docs/rss-algebra.md); returns 8, 12, 32 or 36.
 // Throws std::invalid_argument if src and dst are of different families.
 size_t hash_input(const FlowTuple& t, bool with_ports, std::span<uint8_t, kMaxHashInput> out);
 
@@ -84,7 +84,7 @@ inline constexpr size_t kMaxKeyBytes = 60;
 
 class ToeplitzKey {
   public:
-    ToeplitzKey();  // the Microsoft verification key (rss.md §1.3)
+    ToeplitzKey();  // the Microsoft verification key (docs/rss-algebra.md)
     static std::optional<ToeplitzKey> from_bytes(std::span<const uint8_t> bytes);  // 40..60 bytes
     // Hex digits, optionally separated by ':' '-' or spaces ("6d:5a:..." as ethtool prints it).
     static std::optional<ToeplitzKey> parse_hex(std::string_view text);
@@ -106,7 +106,7 @@ class ToeplitzKey {
     size_t size_ = 0;
 };
 
-// Bit-serial definition (rss.md §1.1): for each input bit, MSB first, XOR in the current leftmost
+// Bit-serial definition (docs/rss-algebra.md): for each input bit, MSB first, XOR in the current leftmost
 // 32 key bits if the bit is set, then shift the key left by one. The tests' reference.
 // Throws std::invalid_argument if the input is longer than key.max_input_bytes().
 uint32_t toeplitz_reference(const ToeplitzKey& key, std::span<const uint8_t> input);
@@ -176,7 +176,7 @@ constexpr size_t local_port_bit_offset(Family f) {
     return f == Family::kV4 ? 80 : 272;
 }
 
-// The r x 16 matrix M_r of rss.md §3.1: column j (j = 0 is the port's MSB) is the low r bits of
+// The r x 16 matrix M_r of docs/rss-algebra.md: column j (j = 0 is the port's MSB) is the low r bits of
 // the key window at (local port offset + j). H(tuple with port p) = H(tuple with port 0) XOR M·p,
 // and the RETA index only sees the low r bits, M_r·p, the port's syndrome. M_r depends on the
 // key, the family and r only — not on any address or the remote port.

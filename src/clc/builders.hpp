@@ -1,5 +1,5 @@
 #pragma once
-// The message shapes Linux loopback-ism sends (smc-wire.md §12.1): v2 Proposal with typev1 None,
+// The message shapes Linux loopback-ism sends (docs/wire-format.md): v2 Proposal with typev1 None,
 // the host GID as an Emulated-ISM pair with CHID 0xFFFF, release 1; SMC-Dv2 Accept/Confirm with a
 // 52-byte first-contact extension; v2 Decline.
 #include <cstdint>

@@ -1,4 +1,4 @@
-// CLC byte layouts (smc-wire.md §3 header/trailer, §4 Proposal, §5 Accept/Confirm, §6 Decline).
+// CLC byte layouts (docs/wire-format.md header/trailer, §4 Proposal, §5 Accept/Confirm, §6 Decline).
 #include "clc/codec.hpp"
 
 #include <stdexcept>

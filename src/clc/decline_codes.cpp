@@ -1,4 +1,4 @@
-// The one table of SMC Decline codes (smc-wire.md §6.2).
+// The one table of SMC Decline codes (docs/wire-format.md).
 #include "shunt/decline.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 #pragma once
 // CLC handshake messages of SMC-D v1/v2 in decoded form, as Linux net/smc/smc_clc.h sends them
-// (shared/reference/smc-wire.md §3-§6). Only codec.cpp knows byte offsets; everything else in
+// (docs/wire-format.md). Only codec.cpp knows byte offsets; everything else in
 // shunt speaks these structs. Parts of a message that the header says are absent are written
 // as zero here and not at all on the wire, so a struct never carries derivable state.
 #include <array>
@@ -35,7 +35,7 @@ inline constexpr uint8_t kRelease = 1;      // SMC v2.1
 inline constexpr uint16_t kFeatureEmulatedIsm = 0x0001;
 inline constexpr uint8_t kOsLinux = 2;
 
-// Fixed sizes (smc-wire.md §3-§6).
+// Fixed sizes (docs/wire-format.md).
 inline constexpr size_t kHeaderLen = 8;
 inline constexpr size_t kTrailerLen = 4;
 inline constexpr size_t kSmcdAcceptConfirmLenV1 = 48;
@@ -145,7 +145,7 @@ using Message = std::variant<Proposal, AcceptConfirm, Decline>;
 MsgType type_of(const Message& m);
 std::string_view to_string(MsgType t);
 
-// Blank-padded EID from text. UEID rules (smc-wire.md §4.4): 1-32 chars of A-Z 0-9 '.' '-',
+// Blank-padded EID from text. UEID rules (docs/wire-format.md): 1-32 chars of A-Z 0-9 '.' '-',
 // first alphanumeric. Returns false (and leaves out untouched) if the text breaks them.
 bool make_ueid(std::string_view text, Eid& out);
 // Any text blank padded or cut to 32 bytes (for hostnames).

@@ -1,6 +1,6 @@
 // The table of `shunt bench apps` workloads: unmodified Debian programs, as published SMC-D
 // evaluations run them (sockperf, iperf3, redis-benchmark, nginx + wrk). Targets are shunt/TCP
-// ratios from issue #4. Every server listens on 127.0.0.1:<port>; each client connects there.
+// ratios, the ones README states. Every server listens on 127.0.0.1:<port>; each client connects there.
 #include "cli/app_workloads.hpp"
 
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 #pragma once
-// SMC ring cursors (smc-wire.md §7.2): a position is (wrap, count) with count < ring size and a
+// SMC ring cursors (docs/wire-format.md): a position is (wrap, count) with count < ring size and a
 // 16-bit wrap counter that may roll over. Cursors written by a peer are validated before use:
 // a peer can never move a cursor backwards or more than one ring ahead.
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 // One shunt lo connection after its handshake: SMC-D over shared memory, or plain TCP with the
-// reason why. The data path follows Linux SMC-D loopback with no-copy (smc-wire.md §7, §8):
+// reason why. The data path follows Linux SMC-D loopback with no-copy (docs/wire-format.md):
 //
 // * write() copies the application's bytes straight into the peer's DMB ring and then
 //   publishes our producer cursor in the peer's CDC header (release store);

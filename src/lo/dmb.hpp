@@ -3,7 +3,7 @@
 //
 //   [ meta page, 4 KiB ][ SMC-D DMB: 32-byte CDC header | ring of (dmb_size - 32) bytes ]
 //
-// The DMB part is the Linux SMC-D layout (smc-wire.md §7): the *peer* writes payload into the
+// The DMB part is the Linux SMC-D layout (docs/wire-format.md): the *peer* writes payload into the
 // ring and its cursors and flags into the CDC header; the owner only reads them. The meta page
 // is shunt's own: a magic and the DMB token so an attach can be verified (a wrong buffer is
 // never used), and the owner's "wake me" flag that the writer reads before signalling.
@@ -23,7 +23,7 @@ inline constexpr size_t kMetaLen = 4096;
 inline constexpr uint64_t kDmbMagic = 0x424D44544E554853ULL;  // "SHUNTDMB" little endian
 inline constexpr uint32_t kDmbVersion = 1;
 
-// Producer flags (carried in the cons slot) and connection-state flags, smc-wire.md §7.3.
+// Producer flags (carried in the cons slot) and connection-state flags, docs/wire-format.md
 namespace prod_flag {
 inline constexpr uint8_t kWriteBlocked = 0x80;
 inline constexpr uint8_t kConsCursorUpdateRequest = 0x10;

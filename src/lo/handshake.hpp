@@ -1,5 +1,5 @@
 #pragma once
-// The SMC-D handshake over one TCP connection, both sides (smc-wire.md §1, design decision 2):
+// The SMC-D handshake over one TCP connection, both sides (docs/wire-format.md):
 //
 //   client                                server
 //   announce 4-tuple (rundir), SYN  --->  accept()

@@ -1,5 +1,5 @@
 #pragma once
-// The rendezvous directory (design decision 2): how two processes learn, before any byte is
+// The rendezvous directory (docs/security.md): how two processes learn, before any byte is
 // sent, that the other end of a TCP connection is a shunt endpoint on the same host.
 //
 //   <rundir>/gid                 the host GID (128 bits, hex), created once, atomically; every

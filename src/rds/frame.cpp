@@ -1,4 +1,4 @@
-// rds frame headers: Linux's struct rds_header layout, RDS extension encoding (docs/rds.md).
+// rds frame headers: Linux's struct rds_header layout, RDS extension encoding (docs/rds-protocol.md).
 #include "rds/frame.hpp"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 #pragma once
 // The shunt rds wire format: every frame on a lane is a 48-byte header in the layout of Linux
 // `struct rds_header` followed by h_len payload bytes. The
-// fields keep their RDS meaning where RDS has one, and carry what the kernel lacks (docs/rds.md):
+// fields keep their RDS meaning where RDS has one, and carry what the kernel lacks (docs/rds-protocol.md):
 //
 //   h_sequence  per (sender socket, receiver socket) message sequence, from 1: duplicates are
 //               dropped, a gap is an error, and order can be checked across lanes

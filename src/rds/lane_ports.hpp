@@ -1,5 +1,5 @@
 #pragma once
-// The source port of each lane a node opens (issue #6 point 5, design decision 8). When the
+// The source port of each lane a node opens (docs/rss-algebra.md). When the
 // interface toward the peer exposes its RSS model (Toeplitz key + RETA), lane i gets a port from
 // the rss allocator whose *reply* traffic lands on RX queue i mod Q, so N <= Q lanes are served
 // by N distinct queues (and so CPUs). Without a model (veth, lo) ports come from the configured

@@ -1,5 +1,5 @@
 #pragma once
-// What one lane sends, and what it must keep until the peer acks it (see docs/rds.md):
+// What one lane sends, and what it must keep until the peer acks it (see docs/rds-protocol.md):
 //
 // * messages of one socket pair leave in order (a FIFO per pair);
 // * pairs take turns one fragment (<= 64 KiB) at a time, so a small message never waits behind

@@ -1,6 +1,6 @@
 #pragma once
 // What arrives from one peer host, across all its lanes: fragments reassembled into messages,
-// checked against the per-pair sequence (decision 7), and the acks owed in return.
+// checked against the per-pair sequence (docs/rds-protocol.md), and the acks owed in return.
 //
 // * a sequence below the next expected one is a duplicate (a retransmission of what was
 //   delivered): dropped, and acked again in case the first ack was lost;

@@ -1,4 +1,4 @@
-// Connecting from a port chosen by the allocator (reference/rss.md §5, §7.4).
+// Connecting from a port chosen by the allocator (docs/rss-algebra.md).
 //
 // Preferred: IP_LOCAL_PORT_RANGE with lo == hi == port plus IP_BIND_ADDRESS_NO_PORT and
 // bind(local, 0). bind() then reserves nothing and connect() takes exactly our port if the 4-tuple

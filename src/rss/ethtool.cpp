@@ -1,5 +1,5 @@
 // Reading a NIC's RSS configuration through the SIOCETHTOOL ioctl (what `ethtool -x` and
-// `ethtool -n IFACE rx-flow-hash tcp4` show). rss.md §1.1/§2: on Linux the key is random per boot
+// `ethtool -n IFACE rx-flow-hash tcp4` show). docs/rss-algebra.md: on Linux the key is random per boot
 // unless the admin sets one, the RETA is driver-specific and the hash may not be Toeplitz or may
 // leave out the ports, so a port allocator must read all of it rather than assume the defaults.
 // Software devices (lo, veth) answer ETHTOOL_GRSSH with EOPNOTSUPP; that is reported, not thrown.

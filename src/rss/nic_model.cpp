@@ -1,8 +1,8 @@
-// RETA and NIC model (reference/rss.md §2): queue = RETA[hash & (size - 1)]. The table keeps, per
+// RETA and NIC model (docs/rss-algebra.md): queue = RETA[hash & (size - 1)]. The table keeps, per
 // queue, the list of its indices, because that list is what a port allocator needs: the wanted
 // syndromes for a destination are those indices XOR the destination's constant. The reachability
 // analysis groups RETA indices into cosets of the port matrix's column space: from one destination
-// a port choice reaches exactly one coset (rss.md §3.1, rank check).
+// a port choice reaches exactly one coset (docs/rss-algebra.md, rank check).
 #include <algorithm>
 #include <stdexcept>
 

@@ -1,4 +1,4 @@
-// RSS-aligned source-port allocator (design decision 8, reference/rss.md §3.1).
+// RSS-aligned source-port allocator (docs/rss-algebra.md).
 //
 // Why it is fast: a port's syndrome s(p) = M_r·p does not depend on the peer, so the range is
 // grouped by syndrome once (SyndromeIndex: two table lookups per port and a counting sort, no

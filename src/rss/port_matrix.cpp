@@ -1,4 +1,4 @@
-// The local port's part of the reply hash (reference/rss.md §3.1). Toeplitz is linear over GF(2),
+// The local port's part of the reply hash (docs/rss-algebra.md). Toeplitz is linear over GF(2),
 // so H(tuple) = H(tuple with local port 0) XOR M·p where column j of M is the key window at the
 // port's bit j. Only the RETA index bits matter (M_r, r = log2 RETA size); the syndrome M_r·p is
 // evaluated with two 256-entry tables built from the 16 columns, so classifying a port costs two

@@ -1,4 +1,4 @@
-// Toeplitz hash (reference/rss.md §1): the key type, the packet-order input layout, a bit-serial
+// Toeplitz hash (docs/rss-algebra.md): the key type, the packet-order input layout, a bit-serial
 // reference that follows Microsoft's definition literally (used by the tests and by
 // `shunt rss hash`), and a table-driven fast path. The table form uses linearity: the hash is the
 // XOR of one 32-bit key window per set input bit, so all windows of one input byte can be

@@ -1,4 +1,4 @@
-// Byte-exact vectors assembled field by field from smc-wire.md, compared with what the encoder
+// Byte-exact vectors assembled field by field from docs/wire-format.md, compared with what the encoder
 // writes and what the decoder reads back.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// rds_soak: the acceptance workload of issue #6 across two hosts (network namespaces), in three
+// rds_soak: the reliability workload of rds across two hosts (network namespaces), in three
 // roles driven by tests/rds/soak.sh:
 //   send   N messages (sizes log-uniform 1 B .. 1 MiB, content from a seed) from S sockets to S
 //          sockets of the peer (message k: socket k mod S -> socket mix(k) mod S), optionally
@@ -351,7 +351,7 @@ int do_check(const std::string& sent_log, const std::vector<std::string>& recv_l
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"rds_soak: the issue #6 acceptance workload"};
+    CLI::App app{"rds_soak: the rds reliability workload"};
     app.require_subcommand(1);
     Common c;
     uint64_t count = 100000, seed = 1, stop_after = 0;

@@ -1,4 +1,4 @@
-// RETA, port matrix and key rank (reference/rss.md §2, §3.1). The algebra is checked against the
+// RETA, port matrix and key rank (docs/rss-algebra.md). The algebra is checked against the
 // bit-serial reference hash, never against numbers computed by the code under test.
 #include <gtest/gtest.h>
 
@@ -20,7 +20,7 @@ TEST(Reta, RoundRobinAndIndexLists) {
     EXPECT_EQ(r.mask(), 127u);
     EXPECT_EQ(r.queue_count(), 6u);
     EXPECT_EQ(r.queue_of_hash(0xffffff85u), 0x05u % 6);  // index 5
-    // rss.md §2: 6 queues over 128 entries own 22,22,21,21,21,21 entries.
+    // docs/rss-algebra.md: 6 queues over 128 entries own 22,22,21,21,21,21 entries.
     const size_t want[] = {22, 22, 21, 21, 21, 21};
     size_t total = 0;
     for (uint32_t q = 0; q < 6; ++q) {
@@ -81,7 +81,7 @@ TEST(PortMatrix, RankMatchesTheNumberOfReachableSyndromes) {
     }
 }
 
-// rss.md §3.1: the Microsoft key and the 0x6d5a key have full rank for r = 7..11, both families.
+// docs/rss-algebra.md: the Microsoft key and the 0x6d5a key have full rank for r = 7..11, both families.
 TEST(PortMatrix, KnownKeysHaveFullRank) {
     for (const ToeplitzKey& key : {ToeplitzKey::microsoft(), ToeplitzKey::symmetric()}) {
         for (Family f : {Family::kV4, Family::kV6}) {

@@ -1,4 +1,4 @@
-// Port allocator properties (issue 5 acceptance): every port handed out sends its reply traffic
+// Port allocator properties: every port handed out sends its reply traffic
 // to the wanted queue by the bit-serial reference hash; no port is handed out twice while held;
 // a pool has the size the RETA predicts; a rank-deficient key shows as unreachable queues.
 #include <gtest/gtest.h>
@@ -91,7 +91,7 @@ TEST(PortAllocator, Ipv6PortsLandOnTheWantedQueue) {
     }
 }
 
-// rss.md §3.1: P=10.0.0.1 -> S=10.0.0.2:80, MS key, RETA i % 8: 8192 ports per queue, and every
+// docs/rss-algebra.md: P=10.0.0.1 -> S=10.0.0.2:80, MS key, RETA i % 8: 8192 ports per queue, and every
 // 7-bit syndrome has 512 ports. Checked with the SyndromeIndex and c_r from the reference hash.
 TEST(SyndromeIndex, PoolSizesOverTheFullPortSpace) {
     const NicModel model = NicModel::make_default(8);

@@ -1,4 +1,4 @@
-// Toeplitz hash: the published verification suite (reference/rss.md §1.4), the derived extra
+// Toeplitz hash: the published verification suite (docs/rss-algebra.md), the derived extra
 // vectors there, the key formats, linearity, and fast path == bit-serial reference.
 #include <gtest/gtest.h>
 
@@ -21,7 +21,7 @@ struct Vector {
     uint32_t with_ports;
 };
 
-// rss.md §1.4 (82599 datasheet 7.1.2.8.3 / Microsoft "Verifying the RSS Hash Calculation").
+// docs/rss-algebra.md (82599 datasheet 7.1.2.8.3 / Microsoft "Verifying the RSS Hash Calculation").
 // Input order is Source, Destination, Source port, Destination port.
 constexpr Vector kVectors[] = {
     {"66.9.149.187", 2794, "161.142.100.80", 1766, 0x323e8fc2, 0x51ccc178},
