@@ -128,7 +128,10 @@ std::string poll_bits(unsigned v) {
     std::string s;
     for (auto& [bit, name] : names)
         if (v & bit) { s += s.empty() ? "" : "|"; s += name; v &= ~bit; }
-    if (v) s += (s.empty() ? "" : "|") + std::to_string(v);
+    if (v) {  // appended piece by piece: GCC 12 -O3 -Wrestrict misreads "literal" + string here
+        if (!s.empty()) s += '|';
+        s += std::to_string(v);
+    }
     return s.empty() ? "0" : s;
 }
 std::string epoll_bits(uint32_t v) {
