@@ -474,7 +474,6 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
     WaitEpisode wait;
     auto limit = wait.plan(policy);
     if (deadline) limit = std::min<std::chrono::nanoseconds>(limit, *deadline - Clock::now());
-    const bool spin = limit.count() > 0;
 
     // What is ready now: the listed registrations, then what the kernel holds. `watching`:
     // some idle registrations stay listed for us to look at while spinning.
@@ -483,7 +482,9 @@ int on_epoll_wait(int epfd, epoll_event* events, int maxevents, const timespec* 
         std::lock_guard lock(set->mu);
         sweep(*set, epfd);
         // In a small set idle registrations stay listed and unarmed while we spin.
-        const bool arm_idle = !spin || set->regs.size() > kSpinListLimit;
+        // (whether spinning is on at all, not whether this call spins: a call that will not
+        // spin, such as one with a zero timeout, arms nothing that a later call may watch)
+        const bool arm_idle = config().lo.spin.count() == 0 || set->regs.size() > kSpinListLimit;
         int n = look_listed(*set, events, maxevents, arm_idle);
         if (kernel_too) n += take_kernel(*set, epfd, events + n, maxevents - n, arm_idle);
         watching = !set->listed.empty();
