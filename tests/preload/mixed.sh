@@ -39,7 +39,7 @@ start_client() {
     echo) conns=1; spawn client "$2" "$py" "$echo_py" client 127.0.0.1 "$port" $((8 << 20)) --hold 2 ;;
     iperf3) conns=2; spawn client "$2" iperf3 -c 127.0.0.1 -p "$port" -t 3 ;;
     sockperf) conns=1; spawn client "$2" sockperf pp --tcp -i 127.0.0.1 -p "$port" -m 14 -t 3 ;;
-    redis) conns=10; spawn client "$2" redis-benchmark -h 127.0.0.1 -p "$port" -c 10 -n 60000 -t set,get --csv ;;
+    redis) conns=10; spawn client "$2" redis-benchmark -h 127.0.0.1 -p "$port" -c 10 -n 300000 -t set,get --csv ;;
     nginx) conns=1; spawn client "$2" curl -sS --limit-rate 8M -o "$tmp/file.dl" "http://127.0.0.1:$port/file.bin" ;;
   esac
 }
