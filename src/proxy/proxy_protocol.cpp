@@ -21,7 +21,8 @@ std::string proxy_v2_header(const SockAddr& client, const SockAddr& front) {
     h += static_cast<char>(len >> 8);
     h += static_cast<char>(len & 0xff);
     for (const SockAddr* a : {&client, &front}) {
-        const auto b = a->ip().bytes();
+        const auto ip = a->ip();  // bytes() views into it: it must outlive the append
+        const auto b = ip.bytes();
         h.append(reinterpret_cast<const char*>(b.data()), b.size());
     }
     for (const SockAddr* a : {&client, &front}) {
